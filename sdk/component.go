@@ -1,0 +1,122 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Input reads events from a source and emits them in batches.
+//
+// Run blocks until ctx ends or the source is exhausted, and returns nil on a
+// clean stop. It sizes batches by Env.Batch. An input that can replay its
+// source registers Batch.OnDone on each batch it emits and advances its
+// checkpoint only from there.
+type Input interface {
+	Run(ctx context.Context, out Emitter) error
+}
+
+// Processor transforms batches. Process is called for one batch at a time,
+// never concurrently, and may emit any number of batches, including none
+// (events held for later, or dropped). A batch it does not pass on must be
+// released with Done, or attached to a batch it emits.
+type Processor interface {
+	Process(ctx context.Context, in *Batch, out Emitter) error
+}
+
+// Ticker is implemented by processors that hold events and must release them
+// over time (timeouts). The core calls Tick every TickInterval on the same
+// goroutine as Process.
+type Ticker interface {
+	TickInterval() time.Duration
+	Tick(ctx context.Context, now time.Time, out Emitter) error
+}
+
+// Drainer is implemented by processors that hold events. The core calls
+// Drain once at shutdown, after the last batch, to emit what is held.
+type Drainer interface {
+	Drain(ctx context.Context, out Emitter) error
+}
+
+// Output delivers batches to a destination. Write returns only once the batch
+// is durably delivered (nil), or with an error classified by Retryable or
+// Permanent; an unclassified error is retried. Retries, backoff, buffering
+// and acknowledgement are the core's job, not the output's. Write is never
+// called concurrently.
+type Output interface {
+	Write(ctx context.Context, b *Batch) error
+}
+
+// Closer is implemented by components that hold resources. The core calls
+// Close once, after the component's last use; Close honours ctx's deadline.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// Env is what the core gives a component when it builds it.
+type Env struct {
+	// ID names the component in the pipeline, such as "input.logfile.auditd".
+	ID string
+	// Logger writes structured logs tagged with the component ID.
+	Logger *slog.Logger
+	// State is the component's persistent key/value store (checkpoints). It
+	// survives restarts and reloads; keys are private to the component.
+	State StateStore
+	// Batch bounds the batches an input emits.
+	Batch BatchPolicy
+	// DataDir is a directory the component may write files to, private to it.
+	DataDir string
+}
+
+// BatchPolicy bounds a batch by count and by age.
+type BatchPolicy struct {
+	MaxEvents int           // emit when this many events are collected
+	MaxAge    time.Duration // emit a non-empty batch at most this long after its first event
+}
+
+// DefaultBatchPolicy is used when a pipeline does not set one.
+var DefaultBatchPolicy = BatchPolicy{MaxEvents: 1024, MaxAge: time.Second}
+
+// StateStore is a small persistent key/value store.
+type StateStore interface {
+	// Get returns the value stored under key, or nil if there is none.
+	Get(key string) ([]byte, error)
+	// Put stores value under key durably before returning.
+	Put(key string, value []byte) error
+	// Delete removes key.
+	Delete(key string) error
+	// Keys lists the keys stored, in order.
+	Keys() ([]string, error)
+}
+
+type classified struct {
+	err       error
+	permanent bool
+}
+
+func (c *classified) Error() string { return c.err.Error() }
+func (c *classified) Unwrap() error { return c.err }
+
+// Retryable marks err as transient: the core retries the batch with backoff.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err}
+}
+
+// Permanent marks err as final for the batch (or the events it names): the
+// core does not retry it and reports the events as dropped.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &classified{err: err, permanent: true}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var c *classified
+	return errors.As(err, &c) && c.permanent
+}

@@ -1,0 +1,282 @@
+package sdk
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the event as one JSON object to dst and returns the
+// extended slice. "@timestamp" comes first; dotted keys are nested into
+// objects ("process.parent.pid" becomes {"process":{"parent":{"pid":..}}}).
+// The encoder does not use reflection and does not allocate beyond growing
+// dst. A key must not be both a leaf and the parent of another key.
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	comma := false
+	if !e.Time.IsZero() {
+		dst = append(dst, `"@timestamp":"`...)
+		dst = appendTime(dst, e.Time.UnixNano())
+		dst = append(dst, '"')
+		comma = true
+	}
+	dst = appendFieldsBody(dst, e.Fields.All(), comma)
+	return append(dst, '}')
+}
+
+// AppendJSON appends the fields as one JSON object.
+func (f *Fields) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = appendFieldsBody(dst, f.All(), false)
+	return append(dst, '}')
+}
+
+// appendFieldsBody writes sorted fields as object members, nesting dotted
+// keys. Because fields are sorted, all keys under one prefix are adjacent, so
+// one pass with a stack of open objects suffices.
+func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
+	var ends [32]int // ends[i]: end offset in path of the i-th open segment
+	depth := 0
+	path := "" // the key that opened the innermost object; path[:ends[depth-1]] is its prefix
+	for i := range list {
+		key := list[i].Key
+		// How many open objects does this key share?
+		d := 0
+		for d < depth {
+			end := ends[d]
+			if len(key) > end && key[end] == '.' && key[:end] == path[:end] {
+				d++
+				continue
+			}
+			break
+		}
+		for depth > d {
+			dst = append(dst, '}')
+			depth--
+			comma = true
+		}
+		// Open the remaining intermediate segments.
+		start := 0
+		if d > 0 {
+			start = ends[d-1] + 1
+		}
+		for {
+			dot := indexDot(key, start)
+			if dot < 0 || depth == len(ends) {
+				break
+			}
+			if comma {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, key[start:dot])
+			dst = append(dst, ':', '{')
+			ends[depth] = dot
+			depth++
+			path = key
+			comma = false
+			start = dot + 1
+		}
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, key[start:])
+		dst = append(dst, ':')
+		dst = appendValueJSON(dst, list[i].Value)
+		comma = true
+	}
+	for ; depth > 0; depth-- {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func indexDot(s string, from int) int {
+	for i := from; i < len(s); i++ {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+func appendValueJSON(dst []byte, v Value) []byte {
+	switch v.kind {
+	case KindString:
+		return appendString(dst, v.str)
+	case KindInt:
+		return strconv.AppendInt(dst, int64(v.num), 10)
+	case KindFloat:
+		f := math.Float64frombits(v.num)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case KindBool:
+		if v.num != 0 {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case KindTime:
+		dst = append(dst, '"')
+		dst = appendTime(dst, int64(v.num))
+		return append(dst, '"')
+	case KindStrings:
+		dst = append(dst, '[')
+		for i, s := range v.StringList() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, s)
+		}
+		return append(dst, ']')
+	case KindObjects:
+		dst = append(dst, '[')
+		objs := v.ObjectList()
+		for i := range objs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = objs[i].AppendJSON(dst)
+		}
+		return append(dst, ']')
+	case KindRaw:
+		if raw := v.Raw(); len(raw) > 0 {
+			return append(dst, raw...)
+		}
+	}
+	return append(dst, "null"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// needsEscape marks the ASCII bytes that JSON strings cannot hold as is.
+var needsEscape = func() (t [256]bool) {
+	for i := 0; i < 0x20; i++ {
+		t[i] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	for i := 0x80; i < 0x100; i++ {
+		t[i] = true // not escaped, but must be checked for valid UTF-8
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
+// the output is always valid JSON.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if !needsEscape[c] {
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,
+// microsecond or nanosecond precision, whichever is exact
+// ("2026-11-23T13:36:05.281Z").
+func appendTime(dst []byte, nanos int64) []byte {
+	secs := nanos / 1e9
+	frac := nanos % 1e9
+	if frac < 0 {
+		frac += 1e9
+		secs--
+	}
+	days := secs / 86400
+	rem := secs % 86400
+	if rem < 0 {
+		rem += 86400
+		days--
+	}
+	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		y = 0
+	}
+	dst = appendDigits(dst, int(y), 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, m, 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, d, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, int(rem/3600), 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, int(rem/60%60), 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, int(rem%60), 2)
+	dst = append(dst, '.')
+	switch {
+	case frac%1e6 == 0:
+		dst = appendDigits(dst, int(frac/1e6), 3)
+	case frac%1e3 == 0:
+		dst = appendDigits(dst, int(frac/1e3), 6)
+	default:
+		dst = appendDigits(dst, int(frac), 9)
+	}
+	return append(dst, 'Z')
+}
+
+func appendDigits(dst []byte, v, width int) []byte {
+	var buf [9]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, buf[:width]...)
+}
+
+// civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's algorithm).
+func civilFromDays(z int64) (year int64, month, day int) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if mp >= 10 {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, int(m), int(d)
+}

@@ -1,0 +1,174 @@
+// Package sdktest helps plugin authors test components without a pipeline:
+// an in-memory state store, an emitter that collects batches, and helpers to
+// build configs from a plugin's schema.
+package sdktest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/engine-audit/engine/sdk"
+)
+
+// MemState is an in-memory sdk.StateStore.
+type MemState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// NewMemState returns an empty store.
+func NewMemState() *MemState { return &MemState{m: map[string][]byte{}} }
+
+// Get implements sdk.StateStore.
+func (s *MemState) Get(key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	if !ok {
+		return nil, nil
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// Put implements sdk.StateStore.
+func (s *MemState) Put(key string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = append([]byte(nil), value...)
+	return nil
+}
+
+// Delete implements sdk.StateStore.
+func (s *MemState) Delete(key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+	return nil
+}
+
+// Keys implements sdk.StateStore.
+func (s *MemState) Keys() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.m))
+	for k := range s.m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Collector is an sdk.Emitter that keeps every batch it receives. With
+// AutoAck set, it marks each batch done as soon as it arrives, as an output
+// that delivered it would.
+type Collector struct {
+	AutoAck bool
+
+	mu      sync.Mutex
+	batches []*sdk.Batch
+	events  []sdk.Event
+	notify  chan struct{}
+}
+
+// NewCollector returns a Collector that acks what it receives.
+func NewCollector() *Collector { return &Collector{AutoAck: true, notify: make(chan struct{}, 1)} }
+
+// Emit implements sdk.Emitter.
+func (c *Collector) Emit(ctx context.Context, b *sdk.Batch) error {
+	c.mu.Lock()
+	c.events = append(c.events, b.Events...)
+	if !c.AutoAck {
+		c.batches = append(c.batches, b)
+	}
+	c.mu.Unlock()
+	if c.AutoAck {
+		b.Done()
+	}
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Events returns a copy of the events received so far.
+func (c *Collector) Events() []sdk.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sdk.Event(nil), c.events...)
+}
+
+// Len returns the number of events received so far.
+func (c *Collector) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.events)
+}
+
+// AckAll marks every batch held (when AutoAck is off) as done.
+func (c *Collector) AckAll() {
+	c.mu.Lock()
+	held := c.batches
+	c.batches = nil
+	c.mu.Unlock()
+	for _, b := range held {
+		b.Done()
+	}
+}
+
+// WaitFor waits until at least n events have arrived or the timeout passes,
+// and returns the events received.
+func (c *Collector) WaitFor(t testing.TB, n int, timeout time.Duration) []sdk.Event {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if c.Len() >= n {
+			return c.Events()
+		}
+		select {
+		case <-c.notify:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			got := c.Events()
+			t.Fatalf("timed out after %v waiting for %d events; got %d", timeout, n, len(got))
+			return got
+		}
+	}
+}
+
+// Env returns an sdk.Env for tests, with a MemState (or the given store),
+// a discarding logger and the default batch policy.
+func Env(id string, state sdk.StateStore) sdk.Env {
+	if state == nil {
+		state = NewMemState()
+	}
+	return sdk.Env{
+		ID:     id,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		State:  state,
+		Batch:  sdk.DefaultBatchPolicy,
+	}
+}
+
+// Config builds a config from the plugin's defaults overridden by values,
+// the way the core would after decoding a block. Values use the Go types of
+// sdk.OptionType.
+func Config(p *sdk.Plugin, values map[string]any) *sdk.Config {
+	vals := map[string]any{}
+	for _, o := range p.Options {
+		if o.Default != nil {
+			vals[o.Name] = o.Default
+		}
+	}
+	set := make([]string, 0, len(values))
+	for k, v := range values {
+		vals[k] = v
+		set = append(set, k)
+	}
+	return sdk.NewConfig(vals, set)
+}
