@@ -89,8 +89,8 @@ func (t *tagProcessor) Drain(ctx context.Context, out sdk.Emitter) error {
 type sinkOutput struct {
 	mu        sync.Mutex
 	events    []sdk.Event
-	failTimes int   // retryable failures before succeeding
-	permanent bool  // reject every batch permanently
+	failTimes int  // retryable failures before succeeding
+	permanent bool // reject every batch permanently
 	block     chan struct{}
 	writes    atomic.Int64
 	closed    atomic.Bool
