@@ -1,3 +1,8 @@
 // Package all compiles in every built-in plugin. Each plugin registers itself
 // in its init function; this file decides which are part of the binary.
 package all
+
+import (
+	_ "github.com/engine-audit/engine/plugins/outputs/file"   // output "file"
+	_ "github.com/engine-audit/engine/plugins/outputs/stdout" // output "stdout"
+)
