@@ -107,7 +107,7 @@ func (l *loader) validateDiagnostic(cd *componentDecl, dec *bodyDecoder, err err
 		return diag
 	}
 	path := normalizeOptionPath(oe.Option)
-	diag.Summary = fmt.Sprintf("Invalid value for option %q", path)
+	diag.Summary = fmt.Sprintf("Invalid value for option %q", displayPath(path))
 	diag.Detail = fmt.Sprintf("%s: %s.", dec.owner, strings.TrimSuffix(oe.Err.Error(), "."))
 	for p := path; p != ""; {
 		if rng, ok := dec.ranges[p]; ok {

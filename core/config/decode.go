@@ -56,7 +56,25 @@ func (d *bodyDecoder) where(prefix string) string {
 	if prefix == "" {
 		return d.owner
 	}
-	return fmt.Sprintf("the %s block of %s", strings.TrimSuffix(prefix, "."), d.owner)
+	return fmt.Sprintf("the %s block of %s", displayPath(strings.TrimSuffix(prefix, ".")), d.owner)
+}
+
+// displayPath renders an option path for people: "rule.1.match" becomes
+// "rule[1].match".
+func displayPath(p string) string {
+	parts := strings.Split(p, ".")
+	var sb strings.Builder
+	for i, part := range parts {
+		if _, err := strconv.Atoi(part); err == nil && i > 0 {
+			sb.WriteString("[" + part + "]")
+			continue
+		}
+		if i > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(part)
+	}
+	return sb.String()
 }
 
 // decode decodes body against opts. prefix is the dotted path of the body
@@ -100,7 +118,7 @@ func (d *bodyDecoder) decode(body *hclsyntax.Body, opts []sdk.Option, prefix str
 			continue
 		}
 		path := prefix + attr.Name
-		goVal, ok := d.convert(opt, val, attr.Expr, path)
+		goVal, ok := d.convert(opt, val, attr.Expr, displayPath(path))
 		if !ok {
 			continue
 		}
@@ -123,7 +141,7 @@ func (d *bodyDecoder) decode(body *hclsyntax.Body, opts []sdk.Option, prefix str
 			d.report(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Argument written as a block",
-				Detail:   fmt.Sprintf("%s is a %s option of %s, not a block: write it as %s = %s.", blk.Type, opt.Type, d.where(prefix), blk.Type, exampleValue(opt.Type)),
+				Detail:   fmt.Sprintf("%s is an option of type %s of %s, not a block: write it as %s = %s.", blk.Type, opt.Type, d.where(prefix), blk.Type, exampleValue(opt.Type)),
 				Subject:  blk.TypeRange.Ptr(),
 			})
 			continue
@@ -174,7 +192,7 @@ func (d *bodyDecoder) decode(body *hclsyntax.Body, opts []sdk.Option, prefix str
 				d.report(&hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Required option is null",
-					Detail:   fmt.Sprintf("Option %q of %s is required and cannot be null. %s", prefix+opt.Name, d.where(prefix), opt.Doc),
+					Detail:   strings.TrimSpace(fmt.Sprintf("Option %q of %s is required and cannot be null. %s", opt.Name, d.where(prefix), opt.Doc)),
 					Subject:  rng.Ptr(),
 				})
 			} else if !written[opt.Name] {
@@ -199,10 +217,11 @@ func (d *bodyDecoder) missing(opt *sdk.Option, prefix string, header hcl.Range) 
 	if len(opt.Enum) > 0 {
 		how += fmt.Sprintf(" (one of %s)", quoteList(opt.Enum))
 	}
-	detail := fmt.Sprintf("%s needs option %q (%s). %s.", capitalize(d.where(prefix)), opt.Name, opt.Type, how)
+	detail := fmt.Sprintf("%s needs option %q (%s).", capitalize(d.where(prefix)), opt.Name, opt.Type)
 	if opt.Doc != "" {
 		detail += " " + strings.TrimSpace(opt.Doc)
 	}
+	detail += " " + how + " to the block."
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf("Missing required option %q", opt.Name),
@@ -262,11 +281,12 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		return nil, false
 	}
 	wrongType := func(err error) (any, bool) {
-		detail := fmt.Sprintf("Option %q of %s expects %s, but this is %s", path, d.owner, describeOptionType(opt.Type), val.Type().FriendlyName())
-		if err != nil {
-			detail += ": " + describeConvertError(err)
+		detail := fmt.Sprintf("Option %q of %s expects %s, but this is %s.", path, d.owner, describeOptionType(opt.Type), friendlyType(val.Type()))
+		if msg := describeConvertError(err); strings.Contains(msg, ": ") {
+			// cty says which element of a collection is wrong.
+			detail += " " + capitalize(msg) + "."
 		}
-		return fail("Incorrect value type", detail+".", expr.Range())
+		return fail("Incorrect value type", detail, expr.Range())
 	}
 	elementRange := func(i int) hcl.Range {
 		if tuple, ok := expr.(*hclsyntax.TupleConsExpr); ok && i < len(tuple.Exprs) {
@@ -498,6 +518,9 @@ func exampleValue(t sdk.OptionType) string {
 // describeConvertError renders a cty conversion error, with the path of the
 // offending element if there is one.
 func describeConvertError(err error) string {
+	if err == nil {
+		return ""
+	}
 	var pe cty.PathError
 	if pathErr, ok := err.(cty.PathError); ok {
 		pe = pathErr
@@ -508,9 +531,30 @@ func describeConvertError(err error) string {
 	return err.Error()
 }
 
+// friendlyType names a value's type as an operator would: tuples and lists
+// are lists, objects and maps are maps.
+func friendlyType(ty cty.Type) string {
+	switch {
+	case ty == cty.String:
+		return "a string"
+	case ty == cty.Number:
+		return "a number"
+	case ty == cty.Bool:
+		return "a bool"
+	case ty.IsTupleType() || ty.IsListType() || ty.IsSetType():
+		return "a list"
+	case ty.IsObjectType() || ty.IsMapType():
+		return "a map"
+	}
+	return ty.FriendlyName()
+}
+
 func formatPath(path cty.Path) string {
 	var sb strings.Builder
-	for _, step := range path {
+	for i, step := range path {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
 		switch s := step.(type) {
 		case cty.IndexStep:
 			switch s.Key.Type() {

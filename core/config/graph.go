@@ -54,30 +54,27 @@ func (l *loader) buildGraph(srcs []source) {
 	for i, s := range srcs {
 		names[i] = s.name
 	}
-	var summary, detail string
+	var summary, missing string
 	switch {
 	case len(l.components) == 0:
-		summary = "Empty pipeline"
-		detail = "declare no components"
+		summary, missing = "Empty pipeline", "no components"
 	case nIn == 0:
-		summary = "Pipeline has no input"
-		detail = "declare no input block"
+		summary, missing = "Pipeline has no input", "no input block"
 	default:
-		summary = "Pipeline has no output"
-		detail = "declare no output block"
+		summary, missing = "Pipeline has no output", "no output block"
 	}
-	files := "The pipeline files"
-	if len(names) == 1 {
-		files = "The pipeline file"
-	}
+	detail := "A pipeline needs at least one input and one output"
 	if len(names) > 0 {
-		files += " " + joinList(names)
+		verb := "declare"
+		if len(names) == 1 {
+			verb = "declares"
+		}
+		detail += fmt.Sprintf(", and %s %s %s", joinList(names), verb, missing)
 	}
 	l.diags = append(l.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  summary,
-		Detail: fmt.Sprintf("A pipeline needs at least one input and one output. %s %s. See 'engine plugins' for the components available.",
-			files, detail),
+		Detail:   detail + ". Run 'engine plugins' to see the components available.",
 	})
 }
 

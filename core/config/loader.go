@@ -21,10 +21,6 @@ const (
 	blockPlugin   = "plugin"
 )
 
-// topLevelBlocks names every block type allowed at the top of a file, for
-// messages.
-var topLevelBlocks = []string{"input", "processor", "output", blockVariable, blockLocals, blockEngine, blockPlugin}
-
 var topSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: string(sdk.KindInput), LabelNames: []string{"type", "name"}},
@@ -135,12 +131,7 @@ func parseEnviron(environ []string) map[string]string {
 // collect sorts the top-level blocks of one file into declarations.
 func (l *loader) collect(filename string, f *hcl.File) {
 	content, diags := f.Body.Content(topSchema)
-	for _, d := range diags {
-		if d.Summary == "Unsupported block type" {
-			d.Detail += fmt.Sprintf(" The blocks allowed at the top of a pipeline file are %s.", strings.Join(topLevelBlocks, ", "))
-		}
-	}
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, explainUnsupported(diags, "at the top of a pipeline file", topSchema)...)
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case string(sdk.KindInput), string(sdk.KindProcessor), string(sdk.KindOutput):
@@ -175,8 +166,8 @@ func (l *loader) declareComponent(filename string, b *hcl.Block) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  fmt.Sprintf("Invalid %s %s", kind, what),
-				Detail: fmt.Sprintf("%q cannot be used as a %s %s, because other components refer to it as %s.TYPE.NAME. "+
-					"Use letters, digits, underscores and dashes, starting with a letter.", label, kind, what, kind),
+				Detail: fmt.Sprintf("%q cannot be used as %s %s, because other components refer to it as %s.TYPE.NAME. "+
+					"Use letters, digits, underscores and dashes, starting with a letter.", label, withArticle(kind), what, kind),
 				Subject: b.LabelRanges[i].Ptr(),
 			})
 			return
@@ -232,4 +223,34 @@ func sortedHCLAttributes(attrs hcl.Attributes) []*hcl.Attribute {
 		return out[i].Range.Start.Byte < out[j].Range.Start.Byte
 	})
 	return out
+}
+
+// explainUnsupported adds to HCL's "Unsupported argument" and "Unsupported
+// block type" diagnostics the list of what is allowed where they occurred.
+func explainUnsupported(diags hcl.Diagnostics, where string, schema *hcl.BodySchema) hcl.Diagnostics {
+	for _, d := range diags {
+		switch d.Summary {
+		case "Unsupported argument":
+			names := make([]string, len(schema.Attributes))
+			for i, a := range schema.Attributes {
+				names[i] = a.Name
+			}
+			if len(names) == 0 {
+				d.Detail += fmt.Sprintf(" No arguments are allowed %s.", where)
+			} else {
+				d.Detail += fmt.Sprintf(" The arguments allowed %s are %s.", where, joinList(names))
+			}
+		case "Unsupported block type":
+			names := make([]string, len(schema.Blocks))
+			for i, b := range schema.Blocks {
+				names[i] = b.Type
+			}
+			if len(names) == 0 {
+				d.Detail += fmt.Sprintf(" No blocks are allowed %s.", where)
+			} else {
+				d.Detail += fmt.Sprintf(" The blocks allowed %s are %s.", where, joinList(names))
+			}
+		}
+	}
+	return diags
 }

@@ -39,7 +39,7 @@ func (l *loader) decodeSettings() Settings {
 	}
 	b := l.engine[0]
 	content, diags := b.Body.Content(engineSchema)
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, explainUnsupported(diags, "in the engine block", engineSchema)...)
 	filename := b.DefRange.Filename
 	for _, attr := range sortedHCLAttributes(content.Attributes) {
 		str, ok := l.settingString(attr, filename)
@@ -142,7 +142,7 @@ var pluginSchema = &hcl.BodySchema{
 func (l *loader) checkPluginBlocks() {
 	for _, b := range l.plugins {
 		content, diags := b.Body.Content(pluginSchema)
-		l.diags = append(l.diags, diags...)
+		l.diags = append(l.diags, explainUnsupported(diags, "in a plugin block", pluginSchema)...)
 		if !hclsyntax.ValidIdentifier(b.Labels[0]) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,

@@ -61,7 +61,7 @@ func (l *loader) declareVariable(filename string, b *hcl.Block) {
 	l.varOrder = append(l.varOrder, v)
 
 	content, diags := b.Body.Content(variableSchema)
-	l.diags = append(l.diags, diags...)
+	l.diags = append(l.diags, explainUnsupported(diags, "in a variable block", variableSchema)...)
 	if attr, ok := content.Attributes["type"]; ok {
 		ty, diags := typeexpr.TypeConstraint(attr.Expr)
 		l.diags = append(l.diags, diags...)
@@ -186,7 +186,7 @@ func (l *loader) parseVariableValue(v *variableDecl, raw, from string) cty.Value
 		return fail(diags[0].Summary + ": " + strings.TrimSuffix(diags[0].Detail, "."))
 	}
 	if len(expr.Variables()) > 0 {
-		return fail("it refers to variables, but only literal values are allowed here")
+		return fail("it is not a literal value (strings inside lists and maps need double quotes)")
 	}
 	val, diags := expr.Value(nil)
 	if diags.HasErrors() {

@@ -1,0 +1,4 @@
+# Only a variable: no components at all.
+variable "unused" {
+  default = 1
+}

@@ -1,0 +1,3 @@
+input "cfgtest_source" "a" {
+  path = "/var/log/a.log"
+}

@@ -1,0 +1,4 @@
+input "cfgtest_source" "a" {
+  path = "/var/log/a.log"
+  format = 
+}
