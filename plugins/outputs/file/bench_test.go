@@ -56,7 +56,7 @@ func BenchmarkWrite(b *testing.B) {
 // how much of BenchmarkWrite is the filesystem.
 func BenchmarkEncode(b *testing.B) {
 	batch := batchOf(0, 1024)
-	var buf []byte
+	buf := make([]byte, 0, 2<<20)
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = buf[:0]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // --- helpers -----------------------------------------------------------------
 
@@ -308,6 +311,28 @@ func TestWritesEventsAsNDJSON(t *testing.T) {
 	}
 	if doc.Timestamp != "2026-11-23T13:36:05.284Z" || doc.Process.PID != 5386 || doc.Process.Parent.PID != 5372 {
 		t.Errorf("line 4 decodes to %+v", doc)
+	}
+}
+
+// TestGolden pins the bytes of the file for three realistic audit events;
+// README.md shows its second line.
+func TestGolden(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.ndjson")
+	o := newOutput(t, map[string]any{"path": path}, nil, nil)
+	write(t, o, batchOf(0, 3))
+	got := readFile(t, path)
+	golden := filepath.Join("testdata", "events.golden.ndjson")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("file differs from %s (go test -update rewrites it):\n%s", golden, got)
 	}
 }
 
