@@ -413,11 +413,12 @@ func TestRenameRotation(t *testing.T) {
 	}
 	w.WriteString(numbered("a", 50, 60))
 	appendFile(t, path, numbered("b", 0, 20))
-	w.WriteString(numbered("a", 60, 65)) // late lines into the renamed file
+	col.WaitFor(t, 80, waitTimeout)      // the input has seen the new file, so knows the old one is gone
+	w.WriteString(numbered("a", 60, 65)) // late lines into the renamed file, within rotate_wait
 	want := lines(numbered("a", 0, 65) + numbered("b", 0, 20))
-	evs := col.WaitFor(t, len(want), waitTimeout)
+	col.WaitFor(t, len(want), waitTimeout)
 	appendFile(t, path, "sentinel\n")
-	evs = col.WaitFor(t, len(want)+1, waitTimeout)
+	evs := col.WaitFor(t, len(want)+1, waitTimeout)
 	wantMessages(t, messages(evs), append(want, "sentinel"))
 	for i := range evs {
 		msg := evs[i].Fields.GetString(sdk.FieldMessage)
@@ -449,26 +450,94 @@ func TestRotationWithinGlob(t *testing.T) {
 }
 
 func TestCopyTruncate(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.log")
+	for _, tt := range []struct {
+		name  string
+		after string // written after the truncation
+	}{
+		// Found by the size dropping below the offset.
+		{"same first line", "old-0000\n" + numbered("new", 0, 2)},
+		// Also found by the changed first line, whatever the size.
+		{"new first line", numbered("new", 0, 3)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.log")
+			appendFile(t, path, numbered("old", 0, 20))
+			col := sdktest.NewCollector()
+			startInput(t, nil, col, sdk.BatchPolicy{}, map[string]any{"paths": []string{path}, "scan_interval": time.Hour})
+			col.WaitFor(t, 20, waitTimeout)
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			appendFile(t, path, tt.after)
+			want := lines(tt.after)
+			evs := col.WaitFor(t, 20+len(want), waitTimeout)
+			if got := messages(evs[20:]); !slices.Equal(got, want) {
+				t.Fatalf("after truncation got %q, want %q", got, want)
+			}
+			if off := offsetOf(&evs[20]); off != 0 {
+				t.Fatalf("first line after truncation has offset %d, want 0", off)
+			}
+			if tt.name == "new first line" && evs[20].ID == evs[0].ID {
+				t.Fatalf("a different line after truncation reuses the ID %q", evs[0].ID)
+			}
+		})
+	}
+}
+
+// gate is an emitter that blocks, as a full pipeline does, until opened.
+type gate struct {
+	col     *sdktest.Collector
+	blocked chan struct{} // receives when an Emit starts waiting
+	open    chan struct{}
+}
+
+func (g *gate) Emit(ctx context.Context, b *sdk.Batch) error {
+	select {
+	case <-g.open:
+	default:
+		select {
+		case g.blocked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.col.Emit(ctx, b)
+}
+
+func TestRewrittenPastOffsetWhileBlocked(t *testing.T) {
+	// The file is truncated and rewritten beyond the old offset while the
+	// input waits on backpressure: its size says nothing, its changed first
+	// line does, and the input starts over at the next scan.
+	path := filepath.Join(t.TempDir(), "app.log")
 	appendFile(t, path, numbered("old", 0, 20))
-	col := sdktest.NewCollector()
-	startInput(t, nil, col, sdk.BatchPolicy{}, map[string]any{"paths": []string{path}})
-	col.WaitFor(t, 20, waitTimeout)
-	if err := os.Truncate(path, 0); err != nil {
+	g := &gate{col: sdktest.NewCollector(), blocked: make(chan struct{}, 1), open: make(chan struct{})}
+	startInput(t, nil, g, sdk.BatchPolicy{}, map[string]any{"paths": []string{path}})
+	select {
+	case <-g.blocked:
+	case <-time.After(waitTimeout):
+		t.Fatal("the input never emitted")
+	}
+	if err := os.WriteFile(path, []byte(numbered("new", 0, 40)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	appendFile(t, path, numbered("new", 0, 3))
-	evs := col.WaitFor(t, 23, waitTimeout)
-	if got := messages(evs[20:]); !slices.Equal(got, lines(numbered("new", 0, 3))) {
-		t.Fatalf("after truncation got %q", got)
-	}
-	if off := offsetOf(&evs[20]); off != 0 {
-		t.Fatalf("first line after truncation has offset %d, want 0", off)
-	}
-	if evs[20].ID == evs[0].ID {
-		t.Fatalf("a line after truncation reuses the ID %q of the old first line", evs[0].ID)
-	}
+	close(g.open)
+	want := lines(numbered("new", 0, 40))
+	eventually(t, "every new line", func() bool {
+		got := map[string]bool{}
+		for _, m := range messages(g.col.Events()) {
+			got[m] = true
+		}
+		for _, w := range want {
+			if !got[w] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func TestNewFilesAndExclude(t *testing.T) {
