@@ -1,8 +1,163 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
-// newRunCmd is a placeholder until the command is implemented.
+	"github.com/spf13/cobra"
+
+	"github.com/engine-audit/engine/core/agent"
+	"github.com/engine-audit/engine/core/config"
+)
+
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{Use: "run", Short: "not implemented yet"}
+	var (
+		vars            []string
+		stateDir        string
+		httpAddress     string
+		shutdownTimeout time.Duration
+		logLevel        string
+		logFormat       string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] PATH...",
+		Short: "Run a pipeline until interrupted",
+		Long: `Run loads the pipeline in the given HCL files and directories and runs it.
+
+SIGTERM or SIGINT drains the events in flight (within the shutdown timeout) and
+exits; a second signal exits at once. SIGHUP re-reads the pipeline files: a
+valid pipeline replaces the running one after it drained, an invalid one is
+reported and the running pipeline continues. When every input has finished by
+itself (its source is exhausted), engine exits once everything was delivered.`,
+		Example: `  engine run pipelines/replay.hcl
+  engine run --state-dir ./state --http-address 127.0.0.1:9464 ./my-pipeline/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return &exitError{code: exitUsage, err: errors.New("give the pipeline files or directories to run, e.g. 'engine run pipelines/replay.hcl'")}
+			}
+			if err := checkPaths(args); err != nil {
+				return err
+			}
+			varMap, err := parseVars(vars)
+			if err != nil {
+				return err
+			}
+			level := new(slog.LevelVar)
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)}
+			}
+			logger, err := newLogger(logFormat, level)
+			if err != nil {
+				return err
+			}
+			opts := agent.Options{
+				Paths:           args,
+				Load:            config.LoadOptions{Vars: varMap},
+				StateDir:        stateDir,
+				ShutdownTimeout: shutdownTimeout,
+				LogLevelSet:     cmd.Flags().Changed("log-level"),
+				Logger:          logger,
+				LogLevel:        level,
+			}
+			if cmd.Flags().Changed("http-address") {
+				opts.HTTPAddress = &httpAddress
+			}
+			return runAgent(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&vars, "var", nil, "set a pipeline variable, as `name=value` (repeatable; overrides ENGINE_VAR_name and defaults)")
+	f.StringVar(&stateDir, "state-dir", "", "directory for checkpoints and buffers (default: engine.state_dir, else /var/lib/engine as root or ~/.local/state/engine)")
+	f.StringVar(&httpAddress, "http-address", "", "address for /metrics and /healthz, e.g. 127.0.0.1:9464 (default: engine.http_address; empty turns it off)")
+	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 0, "how long to drain events in flight on SIGTERM (default: engine.shutdown_timeout, else 30s)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (default: engine.log_level, else info)")
+	f.StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
+	return cmd
+}
+
+func newLogger(format string, level *slog.LevelVar) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, &exitError{code: exitUsage, err: fmt.Errorf("--log-format %q: use text or json", format)}
+}
+
+// parseVars turns repeated --var name=value flags into a map.
+func parseVars(vars []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range vars {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--var %q: write it as name=value", v)}
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
+// checkPaths reports a usage error for paths that do not exist.
+func checkPaths(paths []string) error {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("pipeline path %s: %w", p, err)}
+		}
+	}
+	return nil
+}
+
+// runAgent runs the agent with signal handling: SIGTERM/SIGINT drain and
+// exit, a second one exits at once, SIGHUP reloads.
+func runAgent(opts agent.Options) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	reload := make(chan struct{}, 1)
+	go func() {
+		stopping := false
+		for s := range sigs {
+			switch {
+			case s == syscall.SIGHUP:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case stopping:
+				opts.Logger.Error("second signal: exiting without finishing the drain", "signal", s.String())
+				os.Exit(exitFailure)
+			default:
+				stopping = true
+				opts.Logger.Info("signal received", "signal", s.String())
+				cancel()
+			}
+		}
+	}()
+	err := agent.New(opts).Run(ctx, reload)
+	var de *agent.DiagnosticsError
+	if errors.As(err, &de) {
+		_ = config.WriteText(os.Stderr, de.Files, de.Diags, stderrIsTerminal())
+		return &exitError{code: exitFailure}
+	}
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	return nil
+}
+
+// stderrIsTerminal reports whether diagnostics on stderr can use color.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
