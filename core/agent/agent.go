@@ -58,7 +58,7 @@ type Agent struct {
 	metrics  *runtime.Metrics
 	db       *state.DB
 	settings config.Settings
-	loaded   *config.Pipeline                  // the config the running pipeline was built from
+	loaded   *config.Pipeline                 // the config the running pipeline was built from
 	current  atomic.Pointer[runtime.Pipeline] // read by the HTTP handlers
 	ids      map[string]bool
 }
