@@ -230,13 +230,13 @@ func (t *tracker) forget(c *cursor) bool {
 
 // forgetSaved deletes stored checkpoints that no file claimed and whose file
 // no scan has found for forgetAfter.
-func (t *tracker) forgetSaved(now time.Time, forgetAfter time.Duration, present func(key string) bool) {
+func (t *tracker) forgetSaved(now time.Time, forgetAfter time.Duration, present map[string]bool) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	var drop []string
 	t.mu.Lock()
 	for k, cp := range t.saved {
-		if now.Sub(time.Unix(cp.Seen, 0)) > forgetAfter && !present(k) {
+		if now.Sub(time.Unix(cp.Seen, 0)) > forgetAfter && !present[k] {
 			drop = append(drop, k)
 			delete(t.saved, k)
 		}

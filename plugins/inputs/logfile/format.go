@@ -88,8 +88,11 @@ func parseAuditHeader(line string) (sec, msec int64, serial uint32, ok bool) {
 	if !strings.HasPrefix(s, "type=") {
 		return 0, 0, 0, false
 	}
-	i := strings.IndexByte(s, ' ')
-	if i <= len("type=") {
+	i := len("type=")
+	for i < len(s) && isTypeChar(s[i]) {
+		i++
+	}
+	if i == len("type=") || i == len(s) || s[i] != ' ' {
 		return 0, 0, 0, false
 	}
 	s = s[i+1:]
@@ -114,6 +117,12 @@ func parseAuditHeader(line string) (sec, msec int64, serial uint32, ok bool) {
 	return sec, msec, uint32(v), true
 }
 
+// isTypeChar reports whether c may appear in a record type name: the
+// kernel's names (SYSCALL, USER_LOGIN) and auditd's UNKNOWN[1334].
+func isTypeChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '[' || c == ']'
+}
+
 // leadingDigits parses the decimal digits at the start of s, at most limit of
 // them, and returns their value and count. More than limit digits count as
 // none.
@@ -130,6 +139,10 @@ func leadingDigits(s string, limit int) (uint64, int) {
 	return v, n
 }
 
+// trimJSONSpace trims the bytes JSON counts as whitespace (and no others:
+// "\f{}" is not a JSON object).
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\r\n") }
+
 // maxJSONDepth is how deep objects are flattened; deeper objects are kept as
 // JSON text.
 const maxJSONDepth = 16
@@ -140,7 +153,7 @@ const maxJSONDepth = 16
 // 3339 becomes t. object is false if the line is not a JSON object; problem
 // then says why, or else names a member that could not be used.
 func flattenJSON(line string, f *sdk.Fields) (t time.Time, object bool, problem string) {
-	raw := bytes.TrimSpace([]byte(line))
+	raw := trimJSONSpace([]byte(line))
 	if len(raw) == 0 || raw[0] != '{' {
 		return t, false, "logfile: line is not a JSON object"
 	}
@@ -149,7 +162,7 @@ func flattenJSON(line string, f *sdk.Fields) (t time.Time, object bool, problem 
 		return t, false, "logfile: line is not a JSON object: " + err.Error()
 	}
 	for _, k := range slices.Sorted(maps.Keys(top)) {
-		v := bytes.TrimSpace(top[k])
+		v := trimJSONSpace(top[k])
 		if k == "@timestamp" {
 			var s string
 			if err := json.Unmarshal(v, &s); err == nil {
@@ -179,7 +192,7 @@ func flattenValue(f *sdk.Fields, key string, raw []byte, depth int) {
 			return
 		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
-			flattenValue(f, key+"."+k, bytes.TrimSpace(m[k]), depth+1)
+			flattenValue(f, key+"."+k, trimJSONSpace(m[k]), depth+1)
 		}
 	case '[':
 		f.Append(key, arrayValue(raw))
@@ -207,7 +220,7 @@ func arrayValue(raw []byte) sdk.Value {
 	}
 	list := make([]string, len(items))
 	for i, it := range items {
-		it = bytes.TrimSpace(it)
+		it = trimJSONSpace(it)
 		if len(it) == 0 || it[0] != '"' || json.Unmarshal(it, &list[i]) != nil {
 			return sdk.RawJSON(compactJSON(raw))
 		}
@@ -239,11 +252,13 @@ func compactJSON(raw []byte) []byte {
 	return b.Bytes()
 }
 
-// settleJSON makes the flattened fields safe to encode: a key that is both a
-// value and the parent of other keys ({"a":1,"a.b":2}, or a member named
-// "log" next to log.file.path) loses its value. Whenever something from the
-// line could not be kept, the whole line goes to event.original and
-// error.message says why, so nothing is lost.
+// settleJSON makes the flattened fields safe to encode: a key must not be
+// both a value and the parent of other keys ({"a":1,"a.b":2}, or a member
+// named "log" next to log.file.path). The fields this input sets keep their
+// value and lose the JSON members nested under them; any other such key
+// loses its value. Whenever something from the line could not be kept, the
+// whole line goes to event.original and error.message says why, so nothing
+// is lost.
 func settleJSON(f *sdk.Fields, line, problem string) {
 	annotated := false
 	annotate := func(msg string) {
@@ -263,10 +278,25 @@ func settleJSON(f *sdk.Fields, line, problem string) {
 			return
 		}
 		for _, k := range bad {
-			f.Delete(k)
+			if ownField(k) {
+				v, _ := f.Get(k)
+				f.DeletePrefix(k)
+				f.Set(k, v)
+			} else {
+				f.Delete(k)
+			}
 		}
 		annotate("logfile: JSON member " + strconv.Quote(bad[0]) + " is both a value and an object; the line is kept in event.original")
 	}
+}
+
+// ownField reports whether the input sets key itself.
+func ownField(key string) bool {
+	switch key {
+	case sdk.FieldLogFilePath, sdk.FieldLogOffset, fieldLogFlags, sdk.FieldErrorMessage, fieldEventOriginal:
+		return true
+	}
+	return false
 }
 
 // parentLeaves returns the keys of f that are also the prefix of another key.

@@ -200,14 +200,11 @@ func (in *Input) scan(now time.Time, initial bool) {
 		}
 	}
 	if in.cfg.forgetAfter > 0 {
-		in.track.forgetSaved(now, in.cfg.forgetAfter, func(key string) bool {
-			for id := range present {
-				if id.key() == key {
-					return true
-				}
-			}
-			return false
-		})
+		keys := make(map[string]bool, len(present))
+		for id := range present {
+			keys[id.key()] = true
+		}
+		in.track.forgetSaved(now, in.cfg.forgetAfter, keys)
 	}
 
 	var candidates []found
