@@ -1,0 +1,7 @@
+variable "dir" {
+  default = "/var/log"
+}
+
+locals {
+  audit = "${var.dir}/audit.log"
+}
