@@ -142,7 +142,9 @@ type builder struct {
 	enriched    []enrichedName
 	ecsUser     [4]ecsEntity // user, effective, target, changes
 	ecsGroup    ecsEntity
-	out         []sdk.Field
+	fields      sdk.Fields
+	lastExtra   int
+	pathSlot    [maxKeys]int32
 	scratchIdx  []int
 	hash        [sha256.Size]byte
 	hashInput   []byte
@@ -186,7 +188,6 @@ func (b *builder) resetEvent() {
 	b.enriched = b.enriched[:0]
 	b.ecsUser = [4]ecsEntity{}
 	b.ecsGroup = ecsEntity{}
-	b.out = b.out[:0]
 }
 
 // build coalesces the records of one event (EOE records excluded) into an

@@ -46,6 +46,7 @@ const (
 	keyIsID   = 1 << iota // name ends in "uid" or "gid": a subject id
 	keyIsSubj             // name starts with "subj_": a subject SELinux label
 	keyIsObj              // name starts with "obj_": an object SELinux label
+	keySocket             // name starts with "socket_"
 )
 
 type keyInfo struct {
@@ -145,6 +146,9 @@ func newKeyInfo(name string) keyInfo {
 	if rest, ok := strings.CutPrefix(name, "subj_"); ok {
 		ki.flags |= keyIsSubj
 		ki.label = rest
+	}
+	if strings.HasPrefix(name, "socket_") {
+		ki.flags |= keySocket
 	}
 	if rest, ok := strings.CutPrefix(name, "obj_"); ok {
 		ki.flags |= keyIsObj

@@ -1,6 +1,7 @@
 package coalesce
 
 import (
+	"math/bits"
 	"strings"
 	"time"
 
@@ -204,12 +205,12 @@ func (b *builder) enrichedLookup(e *ecsEntity, group bool) {
 }
 
 func (b *builder) put(key string, v sdk.Value) {
-	b.out = append(b.out, sdk.Field{Key: key, Value: v})
+	b.fields.Append(key, v)
 }
 
 func (b *builder) putStr(key, v string) {
 	if v != "" {
-		b.out = append(b.out, sdk.Field{Key: key, Value: sdk.String(v)})
+		b.fields.Append(key, sdk.String(v))
 	}
 }
 
@@ -218,6 +219,14 @@ func (b *builder) putStr(key, v string) {
 func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.Event {
 	first := &hs[firstIdx]
 	ev := sdk.Event{Time: time.Unix(first.sec, first.msec*int64(time.Millisecond)).UTC()}
+	// Room for the fields: the data fields plus what an event of this
+	// shape had last time.
+	n := b.lastExtra
+	for _, w := range b.data.bits {
+		n += bits.OnesCount64(w)
+	}
+	b.fields = sdk.MakeFields(n + len(b.data.extra) + 4)
+	dataFields := n - b.lastExtra
 
 	pid, _ := b.data.take(kPid)
 	ppid, _ := b.data.take(kPpid)
@@ -324,10 +333,9 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	}
 	b.emitUsers()
 
-	ev.Fields = sdk.MakeFields(len(b.out))
-	for _, f := range b.out {
-		ev.Fields.Append(f.Key, f.Value)
-	}
+	ev.Fields = b.fields
+	b.fields = sdk.Fields{}
+	b.lastExtra = max(ev.Fields.Len()-dataFields, 24)
 	ev.ID = b.eventID(&hs[primary])
 	return ev
 }
@@ -414,14 +422,7 @@ func (b *builder) emitData() {
 	}
 }
 
-func trailingZeros(x uint64) int {
-	n := 0
-	for x&1 == 0 {
-		x >>= 1
-		n++
-	}
-	return n
-}
+func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
 
 // pathObjects returns auditd.paths: one object per PATH record with all
 // its fields.
@@ -429,33 +430,50 @@ func (b *builder) pathObjects() []sdk.Fields {
 	objs := make([]sdk.Fields, len(b.paths))
 	for i, pi := range b.paths {
 		ri := &b.recs[pi]
-		idx := b.scratchIdx[:0]
-		byID := true
+		// Known names are ordered by their ids (a socket_ name would not
+		// be: its id follows its auditd.data name); others by sorting.
+		var set keyBits
+		n, sorted := 0, true
 		for k := ri.start; k < ri.end; k++ {
 			p := &b.kvs[k]
 			if p.dead {
 				continue
 			}
-			if p.id == 0 || strings.HasPrefix(p.key, "socket_") {
-				byID = false
+			n++
+			if p.id == 0 || keyTable[p.id].flags&keySocket != 0 {
+				sorted = false
 			}
-			idx = append(idx, k)
+			set.set(p.id)
+			b.pathSlot[p.id] = int32(k)
 		}
-		for x := 1; x < len(idx); x++ {
-			for y := x; y > 0; y-- {
-				a, c := &b.kvs[idx[y]], &b.kvs[idx[y-1]]
-				if byID && a.id > c.id || !byID && a.key > c.key {
-					break
+		f := sdk.MakeFields(n)
+		if sorted {
+			for w, word := range set {
+				for word != 0 {
+					bit := word & -word
+					word &^= bit
+					p := &b.kvs[b.pathSlot[w*64+trailingZeros(bit)]]
+					f.Append(p.key, sdk.String(p.val))
 				}
-				idx[y], idx[y-1] = idx[y-1], idx[y]
 			}
-		}
-		f := sdk.MakeFields(len(idx))
-		for _, k := range idx {
-			f.Append(b.kvs[k].key, sdk.String(b.kvs[k].val))
+		} else {
+			idx := b.scratchIdx[:0]
+			for k := ri.start; k < ri.end; k++ {
+				if !b.kvs[k].dead {
+					idx = append(idx, k)
+				}
+			}
+			for x := 1; x < len(idx); x++ {
+				for y := x; y > 0 && b.kvs[idx[y]].key < b.kvs[idx[y-1]].key; y-- {
+					idx[y], idx[y-1] = idx[y-1], idx[y]
+				}
+			}
+			for _, k := range idx {
+				f.Append(b.kvs[k].key, sdk.String(b.kvs[k].val))
+			}
+			b.scratchIdx = idx
 		}
 		objs[i] = f
-		b.scratchIdx = idx
 	}
 	return objs
 }
