@@ -19,7 +19,11 @@ type Ack struct {
 	fn   func()
 }
 
-func (a *Ack) retain() { a.refs.Add(1) }
+func (a *Ack) retain() {
+	if a.refs.Add(1) == 1 {
+		panic("sdk: Ack attached after it completed; keep a holder batch (Attach, then Done when finished) instead of bare Acks")
+	}
+}
 
 func (a *Ack) release() {
 	switch n := a.refs.Add(-1); {
@@ -81,8 +85,15 @@ func (b *Batch) AttachAck(a *Ack) {
 	b.acks = append(b.acks, a)
 }
 
-// Acks returns the receipts b carries. A processor that keeps events across
-// batches keeps the receipts with them and re-attaches them with AttachAck.
+// Acks returns the receipts b carries. Holding an *Ack does not keep it
+// alive: a processor that keeps events across batches keeps the receipts in
+// a holder batch instead —
+//
+//	hold := sdk.NewBatch(0); hold.Attach(in); in.Done()
+//	... later, when the events are emitted:
+//	out.Attach(hold); hold.Done()
+//
+// AttachAck on a receipt that has already completed panics.
 func (b *Batch) Acks() []*Ack { return b.acks }
 
 // Done releases b's hold on its receipts: b has been delivered, or its

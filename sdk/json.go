@@ -16,11 +16,18 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	comma := false
 	if !e.Time.IsZero() {
 		dst = append(dst, `"@timestamp":"`...)
-		dst = appendTime(dst, e.Time.UnixNano())
+		dst = appendTimeParts(dst, e.Time.Unix(), int64(e.Time.Nanosecond()))
 		dst = append(dst, '"')
 		comma = true
 	}
-	dst = appendFieldsBody(dst, e.Fields.All(), comma)
+	list := e.Fields.All()
+	if comma {
+		// Time is the timestamp; a "@timestamp" field must not repeat it.
+		if len(list) > 0 && list[0].Key == "@timestamp" {
+			list = list[1:]
+		}
+	}
+	dst = appendFieldsBody(dst, list, comma)
 	return append(dst, '}')
 }
 
@@ -215,6 +222,12 @@ func appendTime(dst []byte, nanos int64) []byte {
 		frac += 1e9
 		secs--
 	}
+	return appendTimeParts(dst, secs, frac)
+}
+
+// appendTimeParts writes seconds since the epoch plus a nanosecond fraction
+// (0 <= frac < 1e9); it covers years 0 to 9999.
+func appendTimeParts(dst []byte, secs, frac int64) []byte {
 	days := secs / 86400
 	rem := secs % 86400
 	if rem < 0 {

@@ -60,8 +60,23 @@ func Bool(b bool) Value {
 	return v
 }
 
-// Time returns a time value. It is stored with nanosecond precision in UTC.
-func Time(t time.Time) Value { return Value{kind: KindTime, num: uint64(t.UnixNano())} }
+// Time returns a time value, stored with nanosecond precision in UTC. The
+// zero time gives a null value. Times are stored as nanoseconds since the
+// epoch, so they must lie between the years 1678 and 2261; times outside are
+// clamped to those bounds.
+func Time(t time.Time) Value {
+	if t.IsZero() {
+		return Value{}
+	}
+	nanos := t.UnixNano()
+	switch y := t.Year(); {
+	case y < 1678:
+		nanos = math.MinInt64
+	case y > 2261:
+		nanos = math.MaxInt64
+	}
+	return Value{kind: KindTime, num: uint64(nanos)}
+}
 
 // Strings returns a list-of-strings value. The slice is not copied.
 func Strings(s []string) Value { return Value{kind: KindStrings, ext: s} }
