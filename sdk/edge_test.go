@@ -62,3 +62,15 @@ func TestAttachingACompletedAckPanics(t *testing.T) {
 	}()
 	NewBatch(0).AttachAck(a)
 }
+
+func TestTimestampFieldSkippedAmongKeysSortingBeforeIt(t *testing.T) {
+	e := Event{Time: time.Unix(0, 0)}
+	e.Fields.Set("0.a", Int(1))
+	e.Fields.Set("0.b", Int(2))
+	e.Fields.Set("@timestamp", String("shadow"))
+	e.Fields.Set("z", Int(3))
+	want := `{"@timestamp":"1970-01-01T00:00:00.000Z","0":{"a":1,"b":2},"z":3}`
+	if got := string(e.AppendJSON(nil)); got != want {
+		t.Fatalf("AppendJSON = %s, want %s", got, want)
+	}
+}

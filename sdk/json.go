@@ -23,8 +23,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	list := e.Fields.All()
 	if comma {
 		// Time is the timestamp; a "@timestamp" field must not repeat it.
-		if len(list) > 0 && list[0].Key == "@timestamp" {
-			list = list[1:]
+		// No dotted group can span that key, so the two sides encode apart.
+		if i, found := e.Fields.search("@timestamp"); found {
+			dst = appendFieldsBody(dst, list[:i], true)
+			return append(appendFieldsBody(dst, list[i+1:], true), '}')
 		}
 	}
 	dst = appendFieldsBody(dst, list, comma)
