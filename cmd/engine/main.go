@@ -61,7 +61,7 @@ func main() {
 
 func execute(args []string) int {
 	root := newRootCmd()
-	root.SetArgs(args)
+	root.SetArgs(acceptSingleDashLongFlags(root, args))
 	err := root.Execute()
 	if err == nil {
 		return exitOK

@@ -1,0 +1,3 @@
+input "clitest_source" "a" {
+  path = "/var/log/a.log"
+}
