@@ -32,17 +32,30 @@ func appendLogFields(f *sdk.Fields, h *harvester, off int64, truncated bool) {
 	f.Append(sdk.FieldLogOffset, sdk.Int(off))
 }
 
+// logFieldCount is the number of fields appendLogFields writes.
+func logFieldCount(truncated bool) int {
+	if truncated {
+		return 3
+	}
+	return 2
+}
+
 func (in *Input) decodeLines(h *harvester, line string, off int64, truncated bool, now time.Time) sdk.Event {
-	f := sdk.MakeFields(4)
+	f := sdk.MakeFields(logFieldCount(truncated) + 1)
 	appendLogFields(&f, h, off, truncated)
 	f.Append(sdk.FieldMessage, sdk.String(line))
 	return sdk.Event{Time: now, ID: in.eventID(h, off), Fields: f}
 }
 
 func (in *Input) decodeAudit(h *harvester, line string, off int64, truncated bool, now time.Time) sdk.Event {
-	f := sdk.MakeFields(5)
+	sec, msec, _, ok := parseAuditHeader(line)
+	n := logFieldCount(truncated) + 1
+	if !ok {
+		n++
+	}
+	f := sdk.MakeFields(n)
 	t := now
-	if sec, msec, _, ok := parseAuditHeader(line); ok {
+	if ok {
 		t = time.Unix(sec, msec*int64(time.Millisecond))
 	} else {
 		f.Append(sdk.FieldErrorMessage, sdk.String(errNotAudit))
