@@ -582,6 +582,22 @@ func TestPlugins(t *testing.T) {
 	})
 }
 
+func TestFormatDuration(t *testing.T) {
+	cases := map[time.Duration]string{
+		0: "0s", 1500 * time.Millisecond: "1.5s", 5 * time.Minute: "5m", 72 * time.Hour: "72h",
+		90 * time.Minute: "1h30m", time.Hour + time.Second: "1h0m1s", 250 * time.Millisecond: "250ms",
+	}
+	for d, want := range cases {
+		got := formatDuration(d)
+		if got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("%q does not parse back to %v", got, d)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	r := cliRun(t, "", "version")
 	want := "engine dev\n" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"

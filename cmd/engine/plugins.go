@@ -229,7 +229,7 @@ func formatDefault(t sdk.OptionType, v any) string {
 	case string:
 		return strconv.Quote(d)
 	case time.Duration:
-		return strconv.Quote(d.String())
+		return strconv.Quote(formatDuration(d))
 	case int64:
 		if t == sdk.TypeSize {
 			return strconv.Quote(config.FormatSize(d))
@@ -258,6 +258,19 @@ func formatDefault(t sdk.OptionType, v any) string {
 		return "{ " + strings.Join(parts, ", ") + " }"
 	}
 	return fmt.Sprint(v)
+}
+
+// formatDuration renders a duration the way people write it: "5m" rather
+// than Go's "5m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // metaOptions describes the core's meta-arguments as options, for display.
@@ -422,7 +435,7 @@ func optionsJSON(opts []sdk.Option) []optionJSON {
 		switch d := o.Default.(type) {
 		case nil:
 		case time.Duration:
-			oj.Default = d.String() // as written in HCL
+			oj.Default = formatDuration(d) // as written in HCL
 		default:
 			oj.Default = d // sizes in bytes
 		}

@@ -574,3 +574,15 @@ func TestWriteTextColor(t *testing.T) {
 		t.Error("color output has no red")
 	}
 }
+
+// BenchmarkLoadFull measures loading the pipeline that uses every feature:
+// parse, variables, locals, decode against schemas, graph checks.
+func BenchmarkLoadFull(b *testing.B) {
+	path := filepath.Join("testdata", "valid", "full.hcl")
+	opts := testOptions()
+	for b.Loop() {
+		if _, diags := Load([]string{path}, opts); diags.HasErrors() {
+			b.Fatal(diags)
+		}
+	}
+}
