@@ -60,7 +60,6 @@ func TestInvalidPipelines(t *testing.T) {
 			{errD, "Unsupported block type", "8:3-8:8", "Its options are path, format"},
 			{warnD, "Events of processor.cfgtest_noop.n go nowhere", "11:1-11:29", ""},
 			{errD, "Unsupported argument", "13:3-13:10", "takes no options of its own, only inputs and queue_size"},
-			{errD, "Missing inputs", "16:1-16:26", "Add inputs = [input.TYPE.NAME]"},
 			{errD, "Unsupported argument", "17:3-17:8", `Did you mean "inputs"?`},
 		}},
 		{file: "missing_required", want: []wantDiag{
@@ -112,7 +111,7 @@ func TestInvalidPipelines(t *testing.T) {
 		{file: "inputs_meta", want: []wantDiag{
 			{errD, "inputs is not valid in an input block", "3:3-3:9", ""},
 			{errD, "queue_size is not valid in an input block", "4:3-4:13", ""},
-			{errD, "Missing inputs", "11:1-11:29", ""},
+			{errD, "Missing inputs", "11:1-11:29", "Add inputs = [input.TYPE.NAME]"},
 			{errD, "Empty inputs", "15:22-15:24", ""},
 			{errD, "batch_max_events is not valid in an output block", "16:3-16:19", ""},
 			{errD, "Invalid inputs", "20:12-20:34", "written in brackets"},

@@ -82,6 +82,12 @@ func (l *loader) buildGraph(srcs []source) {
 func (l *loader) resolveInputs(cd *componentDecl) {
 	c := cd.c
 	if cd.inputs == nil {
+		for name := range cd.body.Attributes {
+			if name != MetaInputs && suggest(name, []string{MetaInputs}) != "" {
+				// A misspelt inputs is already reported, with a suggestion.
+				return
+			}
+		}
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Missing inputs",
