@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,19 +81,17 @@ func hashBytes(b []byte) uint64 {
 	return h.Sum64()
 }
 
-// readHead reads the head of f. ok is false while the file holds neither a
-// complete first line nor headMax bytes.
-func readHead(f *os.File) (head, bool) {
+// readHead reads the head of f. complete is false while the file holds
+// neither a complete first line nor headMax bytes; the head then covers
+// what there is.
+func readHead(f *os.File) (hd head, complete bool) {
 	buf := make([]byte, headMax)
 	n, _ := f.ReadAt(buf, 0)
 	data := buf[:n]
 	if i := bytes.IndexByte(data, '\n'); i >= 0 {
 		return head{n: i + 1, sum: hashBytes(data[:i+1])}, true
 	}
-	if n == headMax {
-		return head{n: n, sum: hashBytes(data)}, true
-	}
-	return head{}, false
+	return head{n: n, sum: hashBytes(data)}, n == headMax
 }
 
 // headMatches reports whether f starts with the bytes hd was taken from.
@@ -253,10 +252,16 @@ func (in *Input) openFile(fd found, now time.Time, initial bool) {
 	f, err := os.Open(fd.path)
 	if err != nil {
 		if !isNotExist(err) {
-			in.log.Warn("cannot open file; retrying at the next scan", "path", fd.path, "error", err)
+			level := slog.LevelDebug
+			if !in.warned[fd.path] {
+				in.warned[fd.path] = true
+				level = slog.LevelWarn
+			}
+			in.log.Log(context.Background(), level, "cannot open file; retrying at every scan", "path", fd.path, "error", err)
 		}
 		return
 	}
+	delete(in.warned, fd.path)
 	fi, err := f.Stat()
 	var id fileID
 	ok := err == nil
@@ -528,12 +533,10 @@ func (in *Input) readOnce(ctx context.Context, out sdk.Emitter, h *harvester) (n
 	return n, readErr, nil
 }
 
-// ensureHead fingerprints h's first line, which is complete by now.
+// ensureHead fingerprints h's first line, which is complete by now (or, for
+// the unterminated last line of a rotated file, final).
 func (in *Input) ensureHead(h *harvester) {
-	hd, ok := readHead(h.f)
-	if !ok {
-		in.log.Debug("file changed while reading its first line", "path", h.path)
-	}
+	hd, _ := readHead(h.f)
 	h.prefix = idPrefix(h.id, hd)
 	in.track.setHead(h.cur, hd)
 }

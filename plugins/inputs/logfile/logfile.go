@@ -171,6 +171,7 @@ type Input struct {
 
 	// Everything below is owned by the Run goroutine.
 	files     map[fileID]*harvester // every file known, open or not
+	warned    map[string]bool       // paths whose open failure was logged as a warning
 	open      []*harvester          // files with an open descriptor, in opening order
 	lines     arena                 // line bytes: messages point into it
 	small     arena                 // event IDs
@@ -214,6 +215,7 @@ func New(cfg *sdk.Config, env sdk.Env) (*Input, error) {
 		policy:  policy,
 		track:   newTracker(env.State, log),
 		files:   map[fileID]*harvester{},
+		warned:  map[string]bool{},
 		lines:   arena{chunk: lineChunk},
 		small:   arena{chunk: smallChunk},
 		runDone: make(chan struct{}),

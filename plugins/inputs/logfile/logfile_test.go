@@ -429,6 +429,28 @@ func TestRenameRotation(t *testing.T) {
 	}
 }
 
+func TestRotatedFileFinalLineIsEmitted(t *testing.T) {
+	// A file renamed out of paths never gets the newline of its last line:
+	// once it has been quiet for rotate_wait, that line is emitted as it is.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	appendFile(t, path, "one\nunterminated")
+	col := sdktest.NewCollector()
+	st := sdktest.NewMemState()
+	startInput(t, st, col, sdk.BatchPolicy{}, map[string]any{"paths": []string{path}, "rotate_wait": 20 * time.Millisecond})
+	col.WaitFor(t, 1, waitTimeout)
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "two\n")
+	evs := col.WaitFor(t, 3, waitTimeout)
+	wantMessages(t, messages(evs), []string{"one", "unterminated", "two"})
+	eventually(t, "the rotated file's checkpoint at its end", func() bool {
+		cp, _ := storedCheckpoint(t, st, path+".1")
+		return cp.Offset == int64(len("one\nunterminated"))
+	})
+}
+
 func TestRotationWithinGlob(t *testing.T) {
 	// The rotated name still matches: the file keeps its identity, so it is
 	// neither read again nor lost.
