@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engine-audit/engine/core/state"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -673,6 +674,31 @@ func TestGracefulRestartResumesExactly(t *testing.T) {
 	if again.ID != first.ID {
 		t.Fatalf("re-reading gave ID %q, first read %q", again.ID, first.ID)
 	}
+}
+
+func TestRestartWithBoltState(t *testing.T) {
+	// The same as above with the engine's real state store.
+	path := filepath.Join(t.TempDir(), "app.log")
+	appendFile(t, path, numbered("a", 0, 30))
+	stateDir := t.TempDir()
+	opts := map[string]any{"paths": []string{path}}
+	run := func(want []string) {
+		db, err := state.Open(stateDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		col := sdktest.NewCollector()
+		r := startInput(t, db.Store("input.logfile.test"), col, sdk.BatchPolicy{}, opts)
+		col.WaitFor(t, len(want), waitTimeout)
+		appendFile(t, path, "sentinel\n")
+		evs := col.WaitFor(t, len(want)+1, waitTimeout)
+		wantMessages(t, messages(evs), append(want, "sentinel"))
+		r.shutdown(t)
+	}
+	run(lines(numbered("a", 0, 30)))
+	appendFile(t, path, numbered("b", 0, 5))
+	run(lines(numbered("b", 0, 5)))
 }
 
 func TestCrashReplaysUnacked(t *testing.T) {
