@@ -67,6 +67,11 @@ type Env struct {
 	Batch BatchPolicy
 	// DataDir is a directory the component may write files to, private to it.
 	DataDir string
+	// Once asks an input to stop by itself, returning nil from Run, as soon
+	// as it has read everything its source holds now (engine run --once),
+	// instead of waiting for more. Inputs whose source has no end (a socket,
+	// the kernel) ignore it.
+	Once bool
 }
 
 // BatchPolicy bounds a batch by count and by age.

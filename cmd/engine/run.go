@@ -25,6 +25,7 @@ func newRunCmd() *cobra.Command {
 		shutdownTimeout time.Duration
 		logLevel        string
 		logFormat       string
+		once            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] PATH...",
@@ -35,8 +36,10 @@ SIGTERM or SIGINT drains the events in flight (within the shutdown timeout) and
 exits; a second signal exits at once. SIGHUP re-reads the pipeline files: a
 valid pipeline replaces the running one after it drained, an invalid one is
 reported and the running pipeline continues. When every input has finished by
-itself (its source is exhausted), engine exits once everything was delivered.`,
+itself (its source is exhausted, or --once and everything available was
+read), engine exits once everything was delivered.`,
 		Example: `  engine run pipelines/replay.hcl
+  engine run --once --var audit_log=./audit.log pipelines/replay.hcl
   engine run --state-dir ./state --http-address 127.0.0.1:9464 ./my-pipeline/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -63,6 +66,7 @@ itself (its source is exhausted), engine exits once everything was delivered.`,
 				StateDir:        stateDir,
 				ShutdownTimeout: shutdownTimeout,
 				LogLevelSet:     cmd.Flags().Changed("log-level"),
+				Once:            once,
 				Logger:          logger,
 				LogLevel:        level,
 			}
@@ -79,6 +83,7 @@ itself (its source is exhausted), engine exits once everything was delivered.`,
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 0, "how long to drain events in flight on SIGTERM (default: engine.shutdown_timeout, else 30s)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (default: engine.log_level, else info)")
 	f.StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVar(&once, "once", false, "read what the inputs' sources hold now (e.g. a whole log file), deliver it, and exit instead of waiting for more")
 	return cmd
 }
 

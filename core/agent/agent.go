@@ -35,6 +35,7 @@ type Options struct {
 	HTTPAddress     *string       // overrides engine.http_address when not nil ("" turns it off)
 	ShutdownTimeout time.Duration // overrides engine.shutdown_timeout when > 0
 	LogLevelSet     bool          // the log level came from a flag; ignore engine.log_level
+	Once            bool          // inputs stop when their sources are read (see sdk.Env.Once)
 
 	Logger   *slog.Logger
 	LogLevel *slog.LevelVar // adjusted to engine.log_level unless LogLevelSet
@@ -157,6 +158,7 @@ func (a *Agent) build(p *config.Pipeline) (*runtime.Pipeline, error) {
 		State:   func(id string) sdk.StateStore { return a.db.Store(id) },
 		DataDir: filepath.Join(a.settings.StateDir, "data"),
 		Metrics: a.metrics,
+		Once:    a.opts.Once,
 	})
 	if err != nil {
 		return nil, err

@@ -40,6 +40,9 @@ type Options struct {
 	Metrics *Metrics
 	// RetryMin and RetryMax bound the backoff between output retries.
 	RetryMin, RetryMax time.Duration
+	// Once asks inputs to finish when they have read what their source
+	// holds now (see sdk.Env.Once).
+	Once bool
 }
 
 // Pipeline is a built pipeline, ready to Start.
@@ -137,6 +140,7 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 			Logger:  n.log,
 			Batch:   n.spec.Batch,
 			DataDir: filepath.Join(opts.DataDir, n.spec.ID),
+			Once:    opts.Once,
 		}
 		if env.Batch.MaxEvents <= 0 {
 			env.Batch.MaxEvents = sdk.DefaultBatchPolicy.MaxEvents

@@ -181,6 +181,7 @@ type Input struct {
 	lastBatch int       // events in the last batch emitted
 	scanNow   bool      // a rotation was noticed: scan before the next poll
 	started   bool
+	once      bool // stop when every file has been read to its end
 
 	openFiles atomic.Int32 // len(open), readable from other goroutines
 	closeMu   sync.Mutex
@@ -219,6 +220,7 @@ func New(cfg *sdk.Config, env sdk.Env) (*Input, error) {
 		lines:   arena{chunk: lineChunk},
 		small:   arena{chunk: smallChunk},
 		runDone: make(chan struct{}),
+		once:    env.Once,
 	}
 	switch s.format {
 	case formatAudit:
@@ -276,6 +278,10 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 		}
 		if !busy && len(in.touched) > 0 {
 			in.settleTouched()
+		}
+		if !busy && in.once && in.batch == nil {
+			in.log.Info("read every file to its end; stopping (once)", "files", len(in.open))
+			return nil
 		}
 		now = time.Now()
 		if in.scanNow || !now.Before(nextScan) {

@@ -904,3 +904,46 @@ func TestMessagesStayValid(t *testing.T) {
 	}
 	wantMessages(t, messages(col.Events()), want)
 }
+
+func TestOnceStopsAtTheEndOfEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	appendFile(t, a, numbered("a", 0, 3000))
+	appendFile(t, b, numbered("b", 0, 5))
+	st := sdktest.NewMemState()
+	run := func() []sdk.Event {
+		t.Helper()
+		vals := map[string]any{"paths": []string{filepath.Join(dir, "*.log")}}
+		for k, v := range fastOptions {
+			vals[k] = v
+		}
+		env := sdktest.Env("input.logfile.test", st)
+		env.Once = true
+		env.Batch = sdk.BatchPolicy{MaxEvents: 100, MaxAge: time.Second}
+		in, err := New(sdktest.Config(plugin(t), vals), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := sdktest.NewCollector()
+		done := make(chan error, 1)
+		go func() { done <- in.Run(context.Background(), col) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run = %v", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("Run did not stop by itself in once mode")
+		}
+		if err := in.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return col.Events()
+	}
+	if got := run(); len(got) != 3005 {
+		t.Fatalf("first once run read %d lines, want 3005", len(got))
+	}
+	appendFile(t, b, numbered("b", 5, 7))
+	got := run()
+	wantMessages(t, messages(got), lines(numbered("b", 5, 7)))
+}
