@@ -1,7 +1,7 @@
 # Step 3: variables, locals and functions.
 #   bin/engine validate examples/tour/03-variables.hcl
-#   ENGINE_VAR_out_dir=/tmp/elsewhere bin/engine run --once examples/tour/03-variables.hcl
-#   bin/engine run --once --var audit_log=/var/log/audit/audit.log examples/tour/03-variables.hcl
+#   ENGINE_VAR_out_dir=/tmp/elsewhere bin/engine run --once --state-dir /tmp/tour-state3 examples/tour/03-variables.hcl
+#   bin/engine run --once --state-dir /tmp/tour-state3 --var audit_log=/var/log/audit/audit.log examples/tour/03-variables.hcl
 
 variable "audit_log" {
   type        = string
