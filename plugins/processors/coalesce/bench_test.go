@@ -11,6 +11,7 @@ import (
 	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/aucoalesce"
 	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/engine-audit/engine/sdk"
@@ -198,3 +199,36 @@ func nest(flat map[string]any) map[string]any {
 	}
 	return out
 }
+
+// BenchmarkGoLibauditCoalesceOnly is go-libaudit's own part alone: parse,
+// reassemble and coalesce, without a document mapping or encoding.
+func BenchmarkGoLibauditCoalesceOnly(b *testing.B) {
+	lines := benchCorpus(b)
+	pr := startPerRecord(b, len(lines))
+	for i := 0; i < b.N; i++ {
+		st := &coalesceStream{}
+		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range lines {
+			msg, err := auparse.ParseLogLine(l)
+			if err != nil {
+				continue
+			}
+			r.PushMessage(msg)
+		}
+		_ = r.Close()
+	}
+	pr.stop(b)
+}
+
+type coalesceStream struct{ events int }
+
+func (s *coalesceStream) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	if _, err := aucoalesce.CoalesceMessages(msgs); err == nil {
+		s.events++
+	}
+}
+
+func (s *coalesceStream) EventsLost(int) {}

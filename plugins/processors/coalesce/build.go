@@ -125,8 +125,10 @@ type builder struct {
 	objType     string
 	how         string
 	action      string
-	category    []string
-	ecsType     []string
+	category    sdk.Value // event.category, null when no normalization applies
+	ecsType     sdk.Value
+	tagsValue   sdk.Value
+	lastTagsVal sdk.Value
 	source      address
 	dest        address
 	direction   string
@@ -173,8 +175,9 @@ func (b *builder) resetEvent() {
 	b.dataSysNorm = -1
 	b.result, b.session = "", ""
 	b.tags = nil
+	b.tagsValue = sdk.Value{}
 	b.actorP, b.actorS, b.objP, b.objS, b.objType, b.how, b.action = "", "", "", "", "", "", ""
-	b.category, b.ecsType = nil, nil
+	b.category, b.ecsType = sdk.Value{}, sdk.Value{}
 	b.source, b.dest = address{}, address{}
 	b.direction = ""
 	b.paths = b.paths[:0]
@@ -291,6 +294,7 @@ func (b *builder) newEvent(h *header, ri *recInfo) {
 	}
 	if ri.hasTags {
 		b.tags = b.tagsOf(ri.tagsOrig)
+		b.tagsValue = b.lastTagsVal
 	}
 	if h.enriched != "" {
 		b.parseEnriched(h.enriched, ri)
@@ -568,14 +572,15 @@ func (b *builder) normalize(evType uint16) {
 		return
 	}
 	nm := &normalizations[norm]
-	b.category, b.ecsType = nm.ecsCategory, nm.ecsType
+	b.category, b.ecsType = nm.categoryValue, nm.typeValue
 	if sysNorm >= 0 && sysNorm != norm {
+		// A record type with a syscall gets both categorizations.
 		sn := &normalizations[sysNorm]
 		if len(sn.ecsCategory) > 0 {
-			b.category = append(b.category, sn.ecsCategory...)
+			b.category = sdk.Strings(append(nm.ecsCategory, sn.ecsCategory...))
 		}
 		if len(sn.ecsType) > 0 {
-			b.ecsType = append(b.ecsType, sn.ecsType...)
+			b.ecsType = sdk.Strings(append(nm.ecsType, sn.ecsType...))
 		}
 	}
 	b.action = nm.action

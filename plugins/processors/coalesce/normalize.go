@@ -1,5 +1,7 @@
 package coalesce
 
+import "github.com/engine-audit/engine/sdk"
+
 //go:generate go run ./internal/gennorm -o znormalize.go
 
 // normalization says how to summarise one kind of event (a syscall or a
@@ -21,6 +23,10 @@ type normalization struct {
 	ecsCategory      []string
 	ecsType          []string
 	mappings         []ecsMapping
+
+	// Values for event.category and event.type, built once; the lists
+	// are shared by every event and must not be changed.
+	categoryValue, typeValue sdk.Value
 
 	// Key ids of the field lists above, resolved at init.
 	subjectPrimaryIDs, subjectSecondaryIDs, objectPrimaryIDs, objectSecondaryIDs,
@@ -85,6 +91,12 @@ func initNormalizations() {
 		// The event keeps these slices; make appends copy.
 		n.ecsCategory = n.ecsCategory[:len(n.ecsCategory):len(n.ecsCategory)]
 		n.ecsType = n.ecsType[:len(n.ecsType):len(n.ecsType)]
+		if len(n.ecsCategory) > 0 {
+			n.categoryValue = sdk.Strings(n.ecsCategory)
+		}
+		if len(n.ecsType) > 0 {
+			n.typeValue = sdk.Strings(n.ecsType)
+		}
 	}
 }
 

@@ -71,9 +71,9 @@ func selinuxSlot(label string) int {
 var (
 	userIDSlot   [maxKeys]int8
 	userNameSlot [maxKeys]int8
-	// categorySlices holds a one-element list per record type category,
+	// categoryValues holds a one-element list per record type category,
 	// the event.category Auditbeat writes when no ECS category applies.
-	categorySlices = map[string][]string{}
+	categoryValues = map[string]sdk.Value{}
 )
 
 func initOutput() {
@@ -99,17 +99,17 @@ func initOutput() {
 	}
 	for t := range types {
 		c := types[t].category
-		if _, ok := categorySlices[c]; !ok {
-			categorySlices[c] = []string{c}
+		if _, ok := categoryValues[c]; !ok {
+			categoryValues[c] = sdk.Strings([]string{c})
 		}
 	}
 }
 
-func categorySlice(c string) []string {
-	if s, ok := categorySlices[c]; ok {
-		return s
+func categoryValue(c string) sdk.Value {
+	if v, ok := categoryValues[c]; ok {
+		return v
 	}
-	return []string{c}
+	return sdk.Strings([]string{c})
 }
 
 // enrichedName is a name auditd resolved for an id field (ENRICHED part).
@@ -258,10 +258,10 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	}
 
 	b.putStr("event.action", b.action)
-	if len(b.category) > 0 {
-		b.put("event.category", sdk.Strings(b.category))
+	if !b.category.IsNull() {
+		b.put("event.category", b.category)
 	} else {
-		b.put("event.category", sdk.Strings(categorySlice(typeCategory(evType))))
+		b.put("event.category", categoryValue(typeCategory(evType)))
 	}
 	b.put("event.kind", sdk.String("event"))
 	b.put("event.module", sdk.String("auditd"))
@@ -279,8 +279,8 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	default:
 		b.put("event.outcome", sdk.String(b.result))
 	}
-	if len(b.ecsType) > 0 {
-		b.put("event.type", sdk.Strings(b.ecsType))
+	if !b.ecsType.IsNull() {
+		b.put("event.type", b.ecsType)
 	}
 
 	if b.file.set {
@@ -329,7 +329,7 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 		b.putStr("source.port", b.source.port)
 	}
 	if len(b.tags) > 0 {
-		b.put(sdk.FieldTags, sdk.Strings(b.tags))
+		b.put(sdk.FieldTags, b.tagsValue)
 	}
 	b.emitUsers()
 

@@ -3,6 +3,8 @@ package coalesce
 import (
 	"strconv"
 	"strings"
+
+	"github.com/engine-audit/engine/sdk"
 )
 
 // kv is one key=value pair of a record. All strings are slices of the record
@@ -465,6 +467,7 @@ func (b *builder) decodeArg(orig, val string) string {
 // tagsOf returns the tags of a rule key value: a hex-encoded key holds
 // several keys separated by 0x01; key="key=value" keeps value.
 func (b *builder) tagsOf(orig string) []string {
+	// Events of one rule repeat the key: keep the last list (read-only).
 	if orig == b.lastTagsOrig && b.lastTags != nil {
 		return b.lastTags
 	}
@@ -483,7 +486,7 @@ func (b *builder) tagsOf(orig string) []string {
 		tags = []string{v}
 	}
 	tags = tags[:len(tags):len(tags)]
-	b.lastTagsOrig, b.lastTags = orig, tags
+	b.lastTagsOrig, b.lastTags, b.lastTagsVal = orig, tags, sdk.Strings(tags)
 	return tags
 }
 
