@@ -440,3 +440,76 @@ func TestAcksWhenNothingPending(t *testing.T) {
 		t.Fatal("a batch that produced nothing was not acknowledged")
 	}
 }
+
+// TestInterleavingInvariance shuffles the records of neighbouring corpus
+// events together (keeping each event's own record order) and checks that
+// every event comes out exactly as from the ordered stream.
+func TestInterleavingInvariance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uses the corpus")
+	}
+	lines := corpusLines(t)
+	if len(lines) > 60000 {
+		lines = lines[:60000]
+	}
+	// Group the records by event, in order of first appearance.
+	type group struct{ recs []string }
+	var groups []*group
+	bySeq := map[string]*group{}
+	for _, l := range lines {
+		h, err := parseHeader(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := h.node + "/" + itoa(int(h.seq))
+		g := bySeq[k]
+		if g == nil {
+			g = &group{}
+			bySeq[k] = g
+			groups = append(groups, g)
+		}
+		g.recs = append(g.recs, l)
+	}
+	// Merge windows of 8 events: repeatedly take the next record of a
+	// pseudo-randomly chosen event of the window.
+	var mixed []string
+	seed := uint32(1)
+	next := func(n int) int {
+		seed = seed*1664525 + 1013904223
+		return int(seed>>8) % n
+	}
+	for start := 0; start < len(groups); start += 8 {
+		win := groups[start:min(start+8, len(groups))]
+		pos := make([]int, len(win))
+		left := 0
+		for _, g := range win {
+			left += len(g.recs)
+		}
+		for left > 0 {
+			i := next(len(win))
+			if pos[i] == len(win[i].recs) {
+				continue
+			}
+			mixed = append(mixed, win[i].recs[pos[i]])
+			pos[i]++
+			left--
+		}
+	}
+	if len(mixed) != len(lines) {
+		t.Fatalf("lost records: %d of %d", len(mixed), len(lines))
+	}
+	want := map[string]string{}
+	for _, ev := range ourRun(t, lines, Options{MaxInFlight: 64}) {
+		want[ev.ID] = string(ev.AppendJSON(nil))
+	}
+	got := ourRun(t, mixed, Options{MaxInFlight: 64})
+	if len(got) != len(want) {
+		t.Fatalf("%d events from the mixed stream, %d from the ordered one", len(got), len(want))
+	}
+	for _, ev := range got {
+		doc := string(ev.AppendJSON(nil))
+		if want[ev.ID] != doc {
+			t.Fatalf("event %s differs when interleaved:\n got: %s\nwant: %s", ev.ID, doc, want[ev.ID])
+		}
+	}
+}
