@@ -106,51 +106,52 @@ type builder struct {
 
 	lastArchVal, lastArchName string
 	lastArchIdx               int
-	lastTagsOrig              string
+	lastTagsVal               string
+	lastTagsQuoted            bool
 	lastTags                  []string
 
 	// Per event.
-	recs        []recInfo
-	data        store
-	ids         store
-	subj        store
-	dataSysNorm int
-	result      string
-	session     string
-	tags        []string
-	actorP      string
-	actorS      string
-	objP        string
-	objS        string
-	objType     string
-	how         string
-	action      string
-	category    sdk.Value // event.category, null when no normalization applies
-	ecsType     sdk.Value
-	tagsValue   sdk.Value
-	lastTagsVal sdk.Value
-	source      address
-	dest        address
-	direction   string
-	paths       []int // indexes into recs of the PATH records
-	args        []string
-	argSet      []bool
-	filePath    int // index into recs of the file object's PATH record, or -1
-	file        fileInfo
-	users       [numUserSlots]string
-	userExtra   []namedVal
-	groupID     string
-	groupName   string
-	enriched    []enrichedName
-	ecsUser     [4]ecsEntity // user, effective, target, changes
-	ecsGroup    ecsEntity
-	fields      sdk.Fields
-	lastExtra   int
-	pathSlot    [maxKeys]int32
-	scratchIdx  []int
-	hash        [sha256.Size]byte
-	hashInput   []byte
-	includeOrig bool
+	recs          []recInfo
+	data          store
+	ids           store
+	subj          store
+	dataSysNorm   int
+	result        string
+	session       string
+	tags          []string
+	actorP        string
+	actorS        string
+	objP          string
+	objS          string
+	objType       string
+	how           string
+	action        string
+	category      sdk.Value // event.category, null when no normalization applies
+	ecsType       sdk.Value
+	tagsValue     sdk.Value
+	lastTagsValue sdk.Value
+	source        address
+	dest          address
+	direction     string
+	paths         []int // indexes into recs of the PATH records
+	args          []string
+	argSet        []bool
+	filePath      int // index into recs of the file object's PATH record, or -1
+	file          fileInfo
+	users         [numUserSlots]string
+	userExtra     []namedVal
+	groupID       string
+	groupName     string
+	enriched      []enrichedName
+	ecsUser       [4]ecsEntity // user, effective, target, changes
+	ecsGroup      ecsEntity
+	fields        sdk.Fields
+	lastExtra     int
+	pathSlot      [maxKeys]int32
+	scratchIdx    []int
+	hash          [sha256.Size]byte
+	hashInput     []byte
+	includeOrig   bool
 }
 
 type fileInfo struct {
@@ -293,8 +294,8 @@ func (b *builder) newEvent(h *header, ri *recInfo) {
 		}
 	}
 	if ri.hasTags {
-		b.tags = b.tagsOf(ri.tagsOrig)
-		b.tagsValue = b.lastTagsVal
+		b.tags = b.tagsOf(ri.tagsVal, ri.tagsQuoted)
+		b.tagsValue = b.lastTagsValue
 	}
 	if h.enriched != "" {
 		b.parseEnriched(h.enriched, ri)

@@ -10,17 +10,22 @@ import (
 // kv is one key=value pair of a record. All strings are slices of the record
 // line or of the builder's slab.
 type kv struct {
-	key  string
-	val  string // value without quotes, enriched (decoded, named)
-	orig string // value as written, with quotes
-	id   uint16 // key id, 0 for names outside the key table
-	dead bool   // removed by enrichment
+	key    string
+	val    string // value without quotes, enriched (decoded, named)
+	id     uint16 // key id, 0 for names outside the key table
+	quoted bool   // the value was written in quotes (so it is not hex)
+	dead   bool   // removed by enrichment
 }
+
+// hexValue reports whether the value was written as upper-case hex, the
+// encoding auditd uses for values with special characters.
+func (p *kv) hexValue() bool { return !p.quoted && isUpperHex(p.val) }
 
 // recInfo is what parsing one record leaves besides its key/value pairs.
 type recInfo struct {
 	start, end int // range of its pairs in builder.kvs
-	tagsOrig   string
+	tagsVal    string
+	tagsQuoted bool
 	hasTags    bool
 	sysNorm    int  // normalization of its syscall field, -1 if it has none
 	argLens    bool // an EXECVE record with aN_len fields (long arguments)
@@ -176,11 +181,11 @@ func (b *builder) scan(s string, depth int) {
 			i = j + 1
 			continue
 		}
-		key, orig := s[i:j], s[j+1:end]
+		key, val := s[i:j], s[j+1:end]
 		i = end
-		val := orig
-		if c := orig[0]; c == '"' || c == '\'' {
-			val = trimValue(orig)
+		quoted := false
+		if c := val[0]; c == '"' || c == '\'' {
+			val, quoted = trimValue(val), true
 		}
 		if uselessValue(val) {
 			continue
@@ -189,17 +194,17 @@ func (b *builder) scan(s string, depth int) {
 			b.scan(val, depth+1)
 			continue
 		}
-		b.putKV(key, val, orig)
+		b.putKV(key, val, quoted)
 	}
 }
 
 // putKV adds a pair to the current record; a repeated key replaces the value.
-func (b *builder) putKV(key, val, orig string) {
+func (b *builder) putKV(key, val string, quoted bool) {
 	id := keyID(key)
 	if id != 0 {
 		if b.slotGen[id] == b.gen {
 			p := &b.kvs[b.slot[id]]
-			p.val, p.orig, p.dead = val, orig, false
+			p.val, p.quoted, p.dead = val, quoted, false
 			return
 		}
 		b.slotGen[id] = b.gen
@@ -207,24 +212,24 @@ func (b *builder) putKV(key, val, orig string) {
 	} else {
 		for k := b.recStart; k < len(b.kvs); k++ {
 			if p := &b.kvs[k]; p.id == 0 && p.key == key {
-				p.val, p.orig, p.dead = val, orig, false
+				p.val, p.quoted, p.dead = val, quoted, false
 				return
 			}
 		}
 	}
-	b.kvs = append(b.kvs, kv{key: key, val: val, orig: orig, id: id})
+	b.kvs = append(b.kvs, kv{key: key, val: val, quoted: quoted, id: id})
 }
 
 // putID adds a pair whose key is known to be in the key table.
 func (b *builder) putID(id uint16, val string) {
 	if b.slotGen[id] == b.gen {
 		p := &b.kvs[b.slot[id]]
-		p.val, p.orig, p.dead = val, val, false
+		p.val, p.quoted, p.dead = val, false, false
 		return
 	}
 	b.slotGen[id] = b.gen
 	b.slot[id] = int32(len(b.kvs))
-	b.kvs = append(b.kvs, kv{key: keyTable[id].name, val: val, orig: val, id: id})
+	b.kvs = append(b.kvs, kv{key: keyTable[id].name, val: val, id: id})
 }
 
 // find returns the index in b.kvs of the current record's live pair with
@@ -272,7 +277,7 @@ func (b *builder) enrich(h *header, ri *recInfo) {
 	}
 	if k := b.find(kKey); k >= 0 {
 		ri.hasTags = true
-		ri.tagsOrig = b.kvs[k].orig
+		ri.tagsVal, ri.tagsQuoted = b.kvs[k].val, b.kvs[k].quoted
 		b.del(k)
 	}
 	if k := b.find(kCwd); k >= 0 {
@@ -328,7 +333,7 @@ func (b *builder) enrich(h *header, ri *recInfo) {
 		for k := ri.start; k < len(b.kvs); k++ {
 			p := &b.kvs[k]
 			if _, suffix, ok := argIndex(p.key); ok && suffix == "" && !p.dead {
-				p.val = b.decodeArg(p.orig, p.val)
+				p.val = b.decodeArg(p)
 			}
 		}
 	case typePath:
@@ -424,7 +429,7 @@ func (b *builder) splitContext(k int, prefix string) {
 		if id := keyID(name); id != 0 {
 			b.putID(id, part)
 		} else {
-			b.putKV(name, part, part)
+			b.putKV(name, part, false)
 		}
 		if c < 0 {
 			return
@@ -436,13 +441,13 @@ func (b *builder) splitContext(k int, prefix string) {
 // separators into spaces (proctitle, cwd, exe, path names, ...).
 func (b *builder) hexDecodeJoined(k int) {
 	p := &b.kvs[k]
-	if !isUpperHex(p.orig) {
+	if !p.hexValue() {
 		return
 	}
-	n := len(p.orig) / 2
+	n := len(p.val) / 2
 	b.slab.reserve(n)
 	m := b.slab.mark()
-	b.slab.buf = appendHex(b.slab.buf, p.orig)
+	b.slab.buf = appendHex(b.slab.buf, p.val)
 	seg := b.slab.buf[m:]
 	for i, c := range seg {
 		if c == 0 {
@@ -454,39 +459,39 @@ func (b *builder) hexDecodeJoined(k int) {
 
 // decodeArg decodes one EXECVE argument value: hex up to the first NUL, or
 // the quoted text.
-func (b *builder) decodeArg(orig, val string) string {
-	if !isUpperHex(orig) {
-		return val
+func (b *builder) decodeArg(p *kv) string {
+	if !p.hexValue() {
+		return p.val
 	}
-	b.slab.reserve(len(orig) / 2)
+	b.slab.reserve(len(p.val) / 2)
 	m := b.slab.mark()
-	b.slab.buf = appendHexUntilNUL(b.slab.buf, orig)
+	b.slab.buf = appendHexUntilNUL(b.slab.buf, p.val)
 	return b.slab.since(m)
 }
 
 // tagsOf returns the tags of a rule key value: a hex-encoded key holds
 // several keys separated by 0x01; key="key=value" keeps value.
-func (b *builder) tagsOf(orig string) []string {
+func (b *builder) tagsOf(val string, quoted bool) []string {
 	// Events of one rule repeat the key: keep the last list (read-only).
-	if orig == b.lastTagsOrig && b.lastTags != nil {
+	if val == b.lastTagsVal && quoted == b.lastTagsQuoted && b.lastTags != nil {
 		return b.lastTags
 	}
 	var tags []string
-	if isUpperHex(orig) {
-		b.slab.reserve(len(orig) / 2)
+	if !quoted && isUpperHex(val) {
+		b.slab.reserve(len(val) / 2)
 		m := b.slab.mark()
-		b.slab.buf = appendHex(b.slab.buf, orig)
+		b.slab.buf = appendHex(b.slab.buf, val)
 		s := b.slab.since(m)
 		tags = strings.Split(s, "\x01")
 	} else {
-		v := trimValue(orig)
+		v := val
 		if i := strings.IndexByte(v, '='); i >= 0 {
 			v = v[i+1:]
 		}
 		tags = []string{v}
 	}
 	tags = tags[:len(tags):len(tags)]
-	b.lastTagsOrig, b.lastTags, b.lastTagsVal = orig, tags, sdk.Strings(tags)
+	b.lastTagsVal, b.lastTagsQuoted, b.lastTags, b.lastTagsValue = val, quoted, tags, sdk.Strings(tags)
 	return tags
 }
 
