@@ -99,6 +99,8 @@ func refDoc(msgs []*auparse.AuditMessage) map[string]any {
 	if len(ev.ECS.Event.Category) > 0 {
 		put("event.category", ev.ECS.Event.Category)
 	} else {
+		// Auditbeat writes this fallback as a string; we compare it as the
+		// list of one that the processor writes (see README).
 		put("event.category", []string{ev.Category.String()})
 	}
 	put("event.type", ev.ECS.Event.Type)
