@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
+
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -106,6 +108,76 @@ func FuzzProcessor(f *testing.F) {
 		}
 		for i := range evs {
 			checkEvent(t, &evs[i])
+		}
+	})
+}
+
+// fuzzKVTypes are the record types FuzzKeyValues writes: one without
+// type-specific handling, and those with it.
+var fuzzKVTypes = []string{
+	"BPRM_FCAPS", "PATH", "SYSCALL", "SECCOMP", "SOCKADDR", "EXECVE", "PROCTITLE", "USER_CMD",
+	"USER_LOGIN", "TTY", "LOGIN", "CRED_DISP", "USER_START", "USER_END", "AVC", "CWD",
+}
+
+// FuzzKeyValues compares the parsing and enrichment of one record with
+// go-libaudit's (auparse: key=value grammar, unset ids, SELinux contexts,
+// result, exit codes, rule keys, hex values, names, socket addresses) for
+// every record go-libaudit accepts.
+func FuzzKeyValues(f *testing.F) {
+	f.Add(uint8(0), `fver=0 fp=0 auid=4294967295 ses=-1 res=1 key="a=b"`)
+	f.Add(uint8(8), `pid=1 uid=0 subj=u:r:t:s0-s0:c0.c1023 msg='op=x acct="root" exe="/bin/x" res=success'`)
+	f.Add(uint8(2), `arch=c000003e syscall=59 success=no exit=-13 key=6578656301657463 cwd=2F746D70 exe=2F62696E`)
+	f.Add(uint8(0), `a="x\"y" b='p\'q' c=d"e f= g=? h=(null) i=?, msg="k=v"`)
+	f.Add(uint8(0), `Ab=1 x-y_z=2 =3 k==4 k2=" spaced " tail=`)
+	f.Add(uint8(1), `item=0 name=2F746D70 obj=system_u:object_r:tmp_t:s0 nametype=NORMAL`)
+	f.Add(uint8(4), `saddr=0A000050000000000000000000000000000000000000000100000000`)
+	f.Add(uint8(4), `saddr=01002F746D702F736F636B00`)
+	f.Add(uint8(5), `argc=3 a0="ls" a1=2D6C61 a2=2F746D70`)
+	f.Add(uint8(10), `pid=1 uid=0 old auid=4294967295 new auid=0 old ses=4294967295 new ses=1 res=1`)
+	f.Add(uint8(14), `avc:  denied  { read write } for  pid=1 comm="x" scontext=a:b:c:s0 tclass=file`)
+	f.Add(uint8(12), `pid=1 uid=0 msg='op=PAM:session_open acct="root" exe="/bin/su" (hostname=?, addr=?, terminal=pts/0 res=success)'`)
+	b := newBuilder()
+	f.Fuzz(func(t *testing.T, typ uint8, body string) {
+		if strings.ContainsAny(body, "\n\r\x1d") || strings.Count(body, "msg=") > 8 {
+			return
+		}
+		line := "type=" + fuzzKVTypes[int(typ)%len(fuzzKVTypes)] + " msg=audit(1700000000.001:1): " + body
+		msg, err := auparse.ParseLogLine(line)
+		if err != nil {
+			return
+		}
+		want, err := msg.Data()
+		if err != nil {
+			return
+		}
+		wantTags, _ := msg.Tags()
+
+		h, err := parseHeader(line)
+		if err != nil {
+			t.Fatalf("we reject %q: %v", line, err)
+		}
+		b.resetEvent()
+		ri := b.parseRecord(&h)
+		got := map[string]string{}
+		for k := ri.start; k < ri.end; k++ {
+			if p := &b.kvs[k]; !p.dead {
+				got[p.key] = p.val
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q:\n got %v\nwant %v", body, got, want)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("%q: field %q: got %q, want %q\n got %v\nwant %v", body, k, got[k], v, got, want)
+			}
+		}
+		var gotTags []string
+		if ri.hasTags {
+			gotTags = b.tagsOf(ri.tagsVal, ri.tagsQuoted)
+		}
+		if strings.Join(gotTags, "\x00") != strings.Join(wantTags, "\x00") || len(gotTags) != len(wantTags) {
+			t.Fatalf("%q: tags %q, want %q", body, gotTags, wantTags)
 		}
 	})
 }

@@ -158,6 +158,10 @@ func isWordChar(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
+// maxMsgDepth bounds the nesting of msg='...' values that are parsed for
+// pairs (auditd nests one level; a deeper value stays a plain field).
+const maxMsgDepth = 64
+
 // scan finds the key=value pairs in s. A key is a maximal run of key
 // characters directly followed by '='; text that does not form a pair is
 // skipped. The pairs of a nested msg='...' value are added in its place.
@@ -190,7 +194,7 @@ func (b *builder) scan(s string, depth int) {
 		if uselessValue(val) {
 			continue
 		}
-		if key == "msg" && depth < 4 {
+		if key == "msg" && depth < maxMsgDepth {
 			b.scan(val, depth+1)
 			continue
 		}
@@ -330,9 +334,17 @@ func (b *builder) enrich(h *header, ri *recInfo) {
 			b.hexDecodeJoined(k)
 		}
 	case typeExecve:
+		// Arguments a0 ... a(argc-1) are decoded (all of them when a
+		// record continues an earlier one and has no argc).
+		limit := 1 << 30
+		if k := b.find(kArgc); k >= 0 {
+			if n, err := strconv.ParseUint(b.kvs[k].val, 10, 32); err == nil {
+				limit = int(min(n, 1<<30))
+			}
+		}
 		for k := ri.start; k < len(b.kvs); k++ {
 			p := &b.kvs[k]
-			if _, suffix, ok := argIndex(p.key); ok && suffix == "" && !p.dead {
+			if i, suffix, ok := argIndex(p.key); ok && suffix == "" && !p.dead && i < limit {
 				p.val = b.decodeArg(p)
 			}
 		}

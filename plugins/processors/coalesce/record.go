@@ -30,8 +30,9 @@ var (
 // parseHeader parses "[node=N ]type=T msg=audit(SEC.MSEC:SEQ): body[\x1dENRICHED]".
 func parseHeader(line string) (header, error) {
 	var h header
-	line = strings.TrimRight(line, " \t\r\n")
-	line = strings.TrimLeft(line, " \t")
+	// Like go-libaudit, ignore white space (in the Unicode sense) around
+	// the record.
+	line = strings.TrimSpace(line)
 	h.line = line
 	s := line
 	if strings.HasPrefix(s, "node=") {
@@ -83,7 +84,7 @@ func parseHeader(line string) (header, error) {
 	body := strings.TrimLeft(rest[j+1:], " ")
 	if k := strings.IndexByte(body, 0x1d); k >= 0 {
 		h.enriched = body[k+1:]
-		body = body[:k]
+		body = strings.TrimSpace(body[:k])
 	}
 	h.body = body
 	return h, nil

@@ -54,13 +54,24 @@ func (b *builder) parseSockaddr(s string) (sockaddr, bool) {
 	if len(s) < 4 {
 		return out, false
 	}
-	// The family is a host-order (little-endian) u16.
-	hi, ok1 := parseHexInt32(s[2:4])
-	lo, ok2 := parseHexInt32(s[0:2])
-	if !ok1 || !ok2 || s[0] == '+' || s[0] == '-' || s[2] == '+' || s[2] == '-' {
-		return out, false
+	// The family is a host-order (little-endian) u16, read as go-libaudit
+	// does: the four hex digits swapped bytewise, as one signed number.
+	digits := [4]byte{s[2], s[3], s[0], s[1]}
+	var family int32
+	neg, start := false, 0
+	if digits[0] == '+' || digits[0] == '-' {
+		neg, start = digits[0] == '-', 1
 	}
-	family := hi<<8 | lo
+	for _, c := range digits[start:] {
+		d := anyHexVal(c)
+		if d < 0 {
+			return out, false
+		}
+		family = family<<4 | int32(d)
+	}
+	if neg {
+		family = -family
+	}
 	switch family {
 	case 1: // AF_UNIX
 		rest := s[4:]
