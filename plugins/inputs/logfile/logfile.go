@@ -280,6 +280,16 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 			in.settleTouched()
 		}
 		if !busy && in.once && in.batch == nil {
+			// Nothing more will be read, so an unterminated last line
+			// is as complete as it will get.
+			for _, h := range in.open {
+				if err := in.finish(ctx, out, h); err != nil {
+					return stopErr(ctx, err)
+				}
+			}
+			if err := in.emit(ctx, out); err != nil {
+				return stopErr(ctx, err)
+			}
 			in.log.Info("read every file to its end; stopping (once)", "files", len(in.open))
 			return nil
 		}

@@ -909,7 +909,7 @@ func TestOnceStopsAtTheEndOfEveryFile(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	appendFile(t, a, numbered("a", 0, 3000))
-	appendFile(t, b, numbered("b", 0, 5))
+	appendFile(t, b, numbered("b", 0, 5)+"unterminated")
 	st := sdktest.NewMemState()
 	run := func() []sdk.Event {
 		t.Helper()
@@ -940,10 +940,14 @@ func TestOnceStopsAtTheEndOfEveryFile(t *testing.T) {
 		}
 		return col.Events()
 	}
-	if got := run(); len(got) != 3005 {
-		t.Fatalf("first once run read %d lines, want 3005", len(got))
-	}
-	appendFile(t, b, numbered("b", 5, 7))
 	got := run()
+	if len(got) != 3006 {
+		t.Fatalf("first once run read %d lines, want 3006 (the unterminated last line counts in once mode)", len(got))
+	}
+	if m := got[len(got)-1].Fields.GetString("message"); m != "unterminated" {
+		t.Fatalf("last message %q, want the unterminated line", m)
+	}
+	appendFile(t, b, "\n"+numbered("b", 5, 7))
+	got = run()
 	wantMessages(t, messages(got), lines(numbered("b", 5, 7)))
 }
