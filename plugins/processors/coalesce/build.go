@@ -136,6 +136,7 @@ type builder struct {
 	paths         []int // indexes into recs of the PATH records
 	args          []string
 	argSet        []bool
+	argc          int // from argc=, or -1
 	filePath      int // index into recs of the file object's PATH record, or -1
 	file          fileInfo
 	users         [numUserSlots]string
@@ -184,6 +185,7 @@ func (b *builder) resetEvent() {
 	b.paths = b.paths[:0]
 	b.args = b.args[:0]
 	b.argSet = b.argSet[:0]
+	b.argc = -1
 	b.filePath = -1
 	b.file = fileInfo{}
 	b.users = [numUserSlots]string{}
@@ -391,6 +393,9 @@ func (b *builder) addExecve(h *header, ri *recInfo) {
 		}
 		if p.id == kArgc {
 			b.data.set(kArgc, "argc", p.val, false)
+			if n, err := strconv.ParseUint(p.val, 10, 32); err == nil {
+				b.argc = int(min(n, 1<<30))
+			}
 			continue
 		}
 		idx, suffix, ok := argIndex(p.key)

@@ -181,3 +181,61 @@ func FuzzKeyValues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCoalesce compares whole events with go-libaudit's aucoalesce and
+// Auditbeat's mapping: up to eight records of one event, of types chosen by
+// the fuzzer. Inputs where go-libaudit gives up on a record (see README) are
+// skipped; the differences of allowedDifferences are allowed.
+func FuzzCoalesce(f *testing.F) {
+	f.Add([]byte{2, 5, 15, 1, 6}, "arch=c000003e syscall=59 success=yes exit=0 items=1 pid=3 ppid=2 auid=1000 uid=0 gid=0 euid=0 ses=1 comm=\"ls\" exe=\"/bin/ls\" key=\"exec\"\nargc=2 a0=\"ls\" a1=2D6C\ncwd=\"/tmp\"\nitem=0 name=\"/bin/ls\" inode=5 mode=0100755 ouid=0 ogid=0 nametype=NORMAL\nproctitle=6C73002D6C")
+	f.Add([]byte{2, 4}, "arch=c000003e syscall=42 success=no exit=-111 pid=3 uid=1 auid=1 comm=\"curl\" exe=\"/usr/bin/curl\"\nsaddr=0200005009080706")
+	f.Add([]byte{8}, "pid=1 uid=0 auid=1000 ses=2 msg='op=login id=1000 exe=\"/usr/sbin/sshd\" hostname=h addr=10.1.2.3 terminal=ssh res=success'")
+	f.Add([]byte{10}, "pid=1 uid=0 old-auid=4294967295 auid=1000 tty=(none) old-ses=4294967295 ses=1 res=1")
+	f.Add([]byte{0, 2}, "op=set audit_pid=1 old=0 auid=4294967295 ses=4294967295 res=1\narch=c000003e syscall=44 success=yes exit=60 pid=1 uid=0 comm=\"auditd\" exe=\"/sbin/auditd\"")
+	b := newBuilder()
+	f.Fuzz(func(t *testing.T, types []byte, text string) {
+		if len(types) == 0 || strings.ContainsAny(text, "\r\x1d") || strings.Count(text, "msg=") > 8 {
+			return
+		}
+		bodies := strings.Split(text, "\n")
+		if len(bodies) > 8 {
+			bodies = bodies[:8]
+		}
+		var lines []string
+		var msgs []*auparse.AuditMessage
+		for i, body := range bodies {
+			typ := fuzzKVTypes[int(types[i%len(types)])%len(fuzzKVTypes)]
+			line := "type=" + typ + " msg=audit(1700000000.001:7): " + body
+			msg, err := auparse.ParseLogLine(line)
+			if err != nil {
+				return
+			}
+			if _, err := msg.Data(); err != nil {
+				return // go-libaudit gives up on this record
+			}
+			lines = append(lines, line)
+			msgs = append(msgs, msg)
+		}
+		ref := refDoc(msgs)
+		hs := make([]header, len(lines))
+		for i, l := range lines {
+			h, err := parseHeader(l)
+			if err != nil {
+				t.Fatalf("we reject %q: %v", l, err)
+			}
+			hs[i] = h
+		}
+		ev := b.build(hs)
+		checkEvent(t, &ev)
+		ours := flatten(&ev)
+	next:
+		for _, field := range compareDocs(ref, ours) {
+			for _, a := range allowedDifferences {
+				if a.applies(field, ref[field], ours[field], lines) {
+					continue next
+				}
+			}
+			t.Fatalf("field %s: go-libaudit %#v, ours %#v\nrecords: %q", field, ref[field], ours[field], lines)
+		}
+	})
+}

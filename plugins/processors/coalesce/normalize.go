@@ -119,8 +119,9 @@ func (e *ecsEntity) set(v string) {
 	}
 }
 
+// isUint64 reports whether strconv.ParseUint(s, 10, 64) would accept s.
 func isUint64(s string) bool {
-	if s == "" || len(s) > 20 {
+	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -128,8 +129,8 @@ func isUint64(s string) bool {
 			return false
 		}
 	}
-	if len(s) == 20 && s > "18446744073709551615" {
-		return false
+	for len(s) > 1 && s[0] == '0' {
+		s = s[1:]
 	}
-	return true
+	return len(s) < 20 || len(s) == 20 && s <= "18446744073709551615"
 }

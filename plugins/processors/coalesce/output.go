@@ -309,8 +309,8 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	}
 	b.putStr("network.direction", b.direction)
 
-	if len(b.argSet) > 0 {
-		b.put("process.args", sdk.Strings(b.argList()))
+	if args := b.argList(); len(args) > 0 {
+		b.put("process.args", sdk.Strings(args))
 	}
 	b.putStr("process.executable", exe)
 	b.putStr("process.name", comm)
@@ -340,45 +340,55 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	return ev
 }
 
-// atoiStrict parses a decimal int as strconv.Atoi does, without allocating
-// on failure.
+// atoiStrict parses a decimal int64 as strconv.Atoi does on 64-bit
+// platforms, without allocating on failure.
 func atoiStrict(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" {
 		return 0, false
 	}
-	neg := false
-	i := 0
-	if s[0] == '-' || s[0] == '+' {
-		neg = s[0] == '-'
-		i = 1
-		if len(s) == 1 {
-			return 0, false
-		}
-	}
-	var n int64
-	for ; i < len(s); i++ {
+	var n uint64
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		if n > (1<<63)/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
 	}
-	if neg {
-		n = -n
+	switch {
+	case !neg && n > 1<<63-1, neg && n > 1<<63:
+		return 0, false
+	case neg:
+		return -int64(n), true
 	}
-	return n, true
+	return int64(n), true
 }
 
-// argList returns the collected execve arguments.
+// argList returns the collected execve arguments: a0 ... a(argc-1), or
+// all of them when no record said argc.
 func (b *builder) argList() []string {
+	set := b.argSet
+	if b.argc >= 0 && b.argc < len(set) {
+		set = set[:b.argc]
+	}
 	n := 0
-	for _, ok := range b.argSet {
+	for _, ok := range set {
 		if ok {
 			n++
 		}
 	}
+	if n == 0 {
+		return nil
+	}
 	out := make([]string, 0, n)
-	for i, ok := range b.argSet {
+	for i, ok := range set {
 		if ok {
 			out = append(out, b.args[i])
 		}
@@ -387,7 +397,8 @@ func (b *builder) argList() []string {
 }
 
 // emitData writes auditd.data.*: known names in id order (which is key
-// order), merged with the rare unknown names.
+// order), merged with the rare unknown names. Empty values (an empty unix
+// socket path, an empty SELinux level) are left out.
 func (b *builder) emitData() {
 	extra := b.data.extra
 	var extraKeys []string
@@ -411,14 +422,14 @@ func (b *builder) emitData() {
 			word &^= bit
 			key := keyTable[id].dataKey
 			for e < len(extra) && extraKeys[e] < key {
-				b.put(extraKeys[e], sdk.String(extra[e].val))
+				b.putStr(extraKeys[e], extra[e].val)
 				e++
 			}
-			b.put(key, sdk.String(b.data.val[id]))
+			b.putStr(key, b.data.val[id])
 		}
 	}
 	for ; e < len(extra); e++ {
-		b.put(extraKeys[e], sdk.String(extra[e].val))
+		b.putStr(extraKeys[e], extra[e].val)
 	}
 }
 
