@@ -153,6 +153,8 @@ type builder struct {
 	hash          [sha256.Size]byte
 	hashInput     []byte
 	includeOrig   bool
+	checkOrder    bool   // tests: verify the key order of appended fields
+	lastKey       string // with checkOrder
 }
 
 type fileInfo struct {

@@ -74,6 +74,7 @@ func TestGolden(t *testing.T) {
 			}
 			lines := readLines(t, bytes.NewReader(raw))
 			p := New(Options{IncludeOriginal: name == "interleaved" || name == "missing_eoe"})
+			p.b.checkOrder = true
 			col := sdktest.NewCollector()
 			ctx := context.Background()
 			for i := 0; i < len(lines); i += 4 {

@@ -122,6 +122,7 @@ func (s *diffStats) add(o diffStats) {
 // ourRun feeds lines to a processor in batches of 1024 and drains it.
 func ourRun(t testing.TB, lines []string, o Options) []sdk.Event {
 	p := New(o)
+	p.b.checkOrder = true
 	col := sdktest.NewCollector()
 	ctx := context.Background()
 	for start := 0; start < len(lines); start += 1024 {

@@ -56,6 +56,7 @@ func FuzzRecord(f *testing.F) {
 	f.Add("type=SOCKADDR msg=audit(1.2:3): saddr=0A00")
 	f.Add("type=USER_LOGIN msg=audit(1.2:3): msg='a=\"b\\' c=d'")
 	b := newBuilder()
+	b.checkOrder = true
 	f.Fuzz(func(t *testing.T, line string) {
 		h, err := parseHeader(line)
 		if err != nil {
@@ -83,6 +84,7 @@ func FuzzProcessor(f *testing.F) {
 		}
 		size := int(per%16) + 1
 		p := New(Options{MaxInFlight: 4, IncludeOriginal: per&1 == 0})
+		p.b.checkOrder = true
 		col := sdktest.NewCollector()
 		ctx := context.Background()
 		n := 0
@@ -193,6 +195,7 @@ func FuzzCoalesce(f *testing.F) {
 	f.Add([]byte{10}, "pid=1 uid=0 old-auid=4294967295 auid=1000 tty=(none) old-ses=4294967295 ses=1 res=1")
 	f.Add([]byte{0, 2}, "op=set audit_pid=1 old=0 auid=4294967295 ses=4294967295 res=1\narch=c000003e syscall=44 success=yes exit=60 pid=1 uid=0 comm=\"auditd\" exe=\"/sbin/auditd\"")
 	b := newBuilder()
+	b.checkOrder = true
 	f.Fuzz(func(t *testing.T, types []byte, text string) {
 		if len(types) == 0 || strings.ContainsAny(text, "\r\x1d") || strings.Count(text, "msg=") > 8 {
 			return

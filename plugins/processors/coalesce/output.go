@@ -205,13 +205,25 @@ func (b *builder) enrichedLookup(e *ecsEntity, group bool) {
 }
 
 func (b *builder) put(key string, v sdk.Value) {
+	if b.checkOrder {
+		b.checkKey(key)
+	}
 	b.fields.Append(key, v)
 }
 
 func (b *builder) putStr(key, v string) {
 	if v != "" {
-		b.fields.Append(key, sdk.String(v))
+		b.put(key, sdk.String(v))
 	}
+}
+
+// checkKey panics when fields are not appended in strictly ascending key
+// order, which would cost a sort or lose a value. Tests turn it on.
+func (b *builder) checkKey(key string) {
+	if b.lastKey != "" && key <= b.lastKey {
+		panic("coalesce: field " + key + " appended after " + b.lastKey)
+	}
+	b.lastKey = key
 }
 
 // output writes the event in Auditbeat's auditd document shape, appending
@@ -226,6 +238,7 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 		n += bits.OnesCount64(w)
 	}
 	b.fields = sdk.MakeFields(n + len(b.data.extra) + 4)
+	b.lastKey = ""
 	dataFields := n - b.lastExtra
 
 	pid, _ := b.data.take(kPid)
@@ -458,12 +471,22 @@ func (b *builder) pathObjects() []sdk.Fields {
 			b.pathSlot[p.id] = int32(k)
 		}
 		f := sdk.MakeFields(n)
+		last := ""
+		check := func(key string) {
+			if b.checkOrder {
+				if last != "" && key <= last {
+					panic("coalesce: path field " + key + " appended after " + last)
+				}
+				last = key
+			}
+		}
 		if sorted {
 			for w, word := range set {
 				for word != 0 {
 					bit := word & -word
 					word &^= bit
 					p := &b.kvs[b.pathSlot[w*64+trailingZeros(bit)]]
+					check(p.key)
 					f.Append(p.key, sdk.String(p.val))
 				}
 			}
@@ -480,6 +503,7 @@ func (b *builder) pathObjects() []sdk.Fields {
 				}
 			}
 			for _, k := range idx {
+				check(b.kvs[k].key)
 				f.Append(b.kvs[k].key, sdk.String(b.kvs[k].val))
 			}
 			b.scratchIdx = idx
