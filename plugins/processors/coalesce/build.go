@@ -104,6 +104,10 @@ type builder struct {
 	slot     [maxKeys]int32
 	gen      uint32
 
+	keySeqs [maxKnownType]keySeq
+	keySeq  *keySeq // of the record being parsed
+	keyPos  int
+
 	lastArchVal, lastArchName string
 	lastArchIdx               int
 	lastTagsVal               string

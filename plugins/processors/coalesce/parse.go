@@ -45,6 +45,11 @@ func (b *builder) parseRecord(h *header) recInfo {
 	}
 	ri := recInfo{start: len(b.kvs), sysNorm: -1}
 	b.recStart = ri.start
+	b.keyPos = 0
+	b.keySeq = nil
+	if int(h.typ) < len(b.keySeqs) {
+		b.keySeq = &b.keySeqs[h.typ]
+	}
 	if !h.noData {
 		body := b.normalizeBody(h.typ, h.body)
 		b.scan(body, 0)
@@ -204,7 +209,24 @@ func (b *builder) scan(s string, depth int) {
 
 // putKV adds a pair to the current record; a repeated key replaces the value.
 func (b *builder) putKV(key, val string, quoted bool) {
-	id := keyID(key)
+	// Records of one type name their fields in the same order: try the
+	// id the key at this position had last time before hashing.
+	var id uint16
+	if s, pos := b.keySeq, b.keyPos; s != nil && pos < len(s.names) && s.names[pos] == key {
+		id = s.ids[pos]
+		b.keyPos++
+	} else {
+		id = keyID(key)
+		if s != nil && pos < maxKeySeq {
+			if pos < len(s.names) {
+				s.names[pos], s.ids[pos] = key, id
+			} else if pos == len(s.names) {
+				s.names = append(s.names, key)
+				s.ids = append(s.ids, id)
+			}
+		}
+		b.keyPos++
+	}
 	if id != 0 {
 		if b.slotGen[id] == b.gen {
 			p := &b.kvs[b.slot[id]]
@@ -223,6 +245,16 @@ func (b *builder) putKV(key, val string, quoted bool) {
 	}
 	b.kvs = append(b.kvs, kv{key: key, val: val, quoted: quoted, id: id})
 }
+
+// keySeq remembers the field names of the last record of a type, in order,
+// with their key ids.
+type keySeq struct {
+	names []string
+	ids   []uint16
+}
+
+// maxKeySeq bounds the names remembered per record type.
+const maxKeySeq = 64
 
 // putID adds a pair whose key is known to be in the key table.
 func (b *builder) putID(id uint16, val string) {
