@@ -34,9 +34,17 @@ type Ticker interface {
 }
 
 // Drainer is implemented by processors that hold events. The core calls
-// Drain once at shutdown, after the last batch, to emit what is held.
+// Drain once, after the last batch, when the pipeline stops.
+//
+// final tells why. When true, every input has finished by itself (its source
+// is exhausted, or engine run --once): nothing more will ever come, so emit
+// everything held. When false, the pipeline is being stopped or reloaded and
+// will start again later: a processor may instead save what it holds in
+// Env.State and take it up again when it is next built, so that an event
+// whose parts straddle the restart is not cut in two. The receipts of what
+// was saved must then be released (Done), since the data is now durable.
 type Drainer interface {
-	Drain(ctx context.Context, out Emitter) error
+	Drain(ctx context.Context, out Emitter, final bool) error
 }
 
 // Output delivers batches to a destination. Write returns only once the batch

@@ -59,6 +59,7 @@ type Pipeline struct {
 	wg          sync.WaitGroup // node goroutines
 	done        chan struct{}  // closed when every node has finished
 	inputsAlive atomic.Int32
+	stopping    atomic.Bool // Stop was called: processors drain to resume later
 	startOnce   sync.Once
 	stopOnce    sync.Once
 }
@@ -250,6 +251,7 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	var err error
 	p.stopOnce.Do(func() {
 		p.Start() // a pipeline that never started still closes cleanly
+		p.stopping.Store(true)
 		p.stopInputs()
 		select {
 		case <-p.done:
@@ -432,7 +434,8 @@ func (p *Pipeline) runProcessor(n *node) {
 		case b, ok := <-n.queue:
 			if !ok {
 				if d, ok := proc.(sdk.Drainer); ok {
-					if err := safeCall(func() error { return d.Drain(p.hardCtx, out) }); err != nil {
+					final := !p.stopping.Load()
+					if err := safeCall(func() error { return d.Drain(p.hardCtx, out, final) }); err != nil {
 						n.metrics.error("processing")
 						n.log.Error("drain failed", "error", err)
 					}

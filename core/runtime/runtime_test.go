@@ -53,6 +53,8 @@ type tagProcessor struct {
 	hold    bool
 	held    *sdk.Batch
 	panicOn int64 // panic when an event has this n (when > 0)
+
+	drainedFinal []bool // the final flag of each Drain call
 }
 
 func (t *tagProcessor) Process(ctx context.Context, b *sdk.Batch, out sdk.Emitter) error {
@@ -76,7 +78,8 @@ func (t *tagProcessor) Process(ctx context.Context, b *sdk.Batch, out sdk.Emitte
 	return out.Emit(ctx, b)
 }
 
-func (t *tagProcessor) Drain(ctx context.Context, out sdk.Emitter) error {
+func (t *tagProcessor) Drain(ctx context.Context, out sdk.Emitter, final bool) error {
+	t.drainedFinal = append(t.drainedFinal, final)
 	if t.held == nil {
 		return nil
 	}
@@ -354,7 +357,8 @@ func TestDrainFlushesHeldEventsOnStop(t *testing.T) {
 	var acked, emitted atomic.Int64
 	h := newHarness()
 	in := h.add(sdk.KindInput, "gen", &genInput{batches: 4, size: 5, acked: &acked, emitted: &emitted, stayOpen: true})
-	pr := h.add(sdk.KindProcessor, "hold", &tagProcessor{hold: true}, in)
+	holder := &tagProcessor{hold: true}
+	pr := h.add(sdk.KindProcessor, "hold", holder, in)
 	sink := &sinkOutput{}
 	h.add(sdk.KindOutput, "sink", sink, pr)
 	p := h.build(t)
@@ -372,6 +376,25 @@ func TestDrainFlushesHeldEventsOnStop(t *testing.T) {
 	}
 	if sink.count() != 20 || acked.Load() != 20 {
 		t.Fatalf("after drain: delivered %d, acked %d, want 20", sink.count(), acked.Load())
+	}
+	if len(holder.drainedFinal) != 1 || holder.drainedFinal[0] {
+		t.Fatalf("Drain calls %v, want one with final=false (the pipeline was stopped)", holder.drainedFinal)
+	}
+}
+
+func TestDrainIsFinalWhenInputsFinish(t *testing.T) {
+	var acked, emitted atomic.Int64
+	h := newHarness()
+	in := h.add(sdk.KindInput, "gen", &genInput{batches: 2, size: 5, acked: &acked, emitted: &emitted})
+	holder := &tagProcessor{hold: true}
+	pr := h.add(sdk.KindProcessor, "hold", holder, in)
+	sink := &sinkOutput{}
+	h.add(sdk.KindOutput, "sink", sink, pr)
+	p := h.build(t)
+	p.Start()
+	waitDone(t, p)
+	if sink.count() != 10 || len(holder.drainedFinal) != 1 || !holder.drainedFinal[0] {
+		t.Fatalf("delivered %d, Drain calls %v; want 10 and one final drain", sink.count(), holder.drainedFinal)
 	}
 }
 

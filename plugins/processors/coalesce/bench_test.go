@@ -117,7 +117,7 @@ func BenchmarkReplay(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if err := p.Drain(ctx, sink); err != nil {
+		if err := p.Drain(ctx, sink, true); err != nil {
 			b.Fatal(err)
 		}
 	}

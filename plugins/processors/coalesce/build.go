@@ -172,7 +172,6 @@ func newBuilder() *builder {
 }
 
 // Event-level errors, as go-libaudit reports them.
-const errMissingSyscall = "missing syscall message in compound event"
 
 func (b *builder) resetEvent() {
 	b.kvs = b.kvs[:0]
@@ -221,9 +220,13 @@ func (b *builder) build(hs []header) sdk.Event {
 			}
 		}
 		if sc < 0 {
-			return b.errorEvent(hs, errMissingSyscall)
+			// go-libaudit gives up on such an event; auditd's ausearch
+			// reads it as an event of its first record's type, and so do
+			// we: the first record is primary, the others add to it.
+			special = -1
+		} else {
+			primary = sc
 		}
-		primary = sc
 	}
 	first := primary
 	if special >= 0 {
@@ -242,10 +245,12 @@ func (b *builder) build(hs []header) sdk.Event {
 	if n > 1 {
 		for i := range hs {
 			h := &hs[i]
-			switch h.typ {
-			case typeSyscall:
+			switch {
+			case h.typ == typeSyscall:
 				b.data.delete(kItems, "")
 				continue
+			case i == primary:
+				continue // a compound event without SYSCALL: already taken
 			}
 			b.recs[i] = b.parseRecord(h)
 			ri := &b.recs[i]

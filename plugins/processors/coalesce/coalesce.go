@@ -6,6 +6,10 @@ package coalesce
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/engine-audit/engine/sdk"
@@ -52,11 +56,17 @@ func init() {
 			if err := validate(cfg); err != nil {
 				return nil, err
 			}
-			return New(Options{
+			p := New(Options{
 				Timeout:         cfg.Duration("timeout"),
 				MaxInFlight:     int(cfg.Int("max_in_flight")),
 				IncludeOriginal: cfg.Bool("include_original"),
-			}), nil
+				State:           env.State,
+				Logger:          env.Logger,
+			})
+			if err := p.restore(); err != nil {
+				return nil, err
+			}
+			return p, nil
 		},
 	})
 }
@@ -76,6 +86,10 @@ type Options struct {
 	Timeout         time.Duration
 	MaxInFlight     int
 	IncludeOriginal bool
+	// State, if set, keeps the records of incomplete events across a
+	// restart (see Drain); without it they are emitted as they are.
+	State  sdk.StateStore
+	Logger *slog.Logger
 }
 
 // Processor is the coalesce processor. It implements sdk.Processor,
@@ -88,6 +102,15 @@ type Processor struct {
 	free    []*pending
 	gen     uint64     // counts input batches
 	touched []*pending // events that got records from the current batch
+
+	restored []restoredSet // records saved by an earlier run, fed on the first Process
+}
+
+// restoredSet is one saved set of incomplete events: its records, and the
+// state key to delete once the events built from them are delivered.
+type restoredSet struct {
+	key   string
+	lines []string
 }
 
 // pending is an event whose records are still arriving.
@@ -118,18 +141,98 @@ func New(o Options) *Processor {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = defaultMaxInFlight
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	b := newBuilder()
 	b.includeOrig = o.IncludeOriginal
 	return &Processor{opts: o, b: b}
+}
+
+// pendingKeyPrefix names the state keys that hold saved incomplete events.
+const pendingKeyPrefix = "pending/"
+
+// restore loads the incomplete events saved by the last stop; they rejoin
+// reassembly on the first Process, so that records arriving after the
+// restart complete them.
+func (p *Processor) restore() error {
+	if p.opts.State == nil {
+		return nil
+	}
+	keys, err := p.opts.State.Keys()
+	if err != nil {
+		return fmt.Errorf("coalesce: read saved incomplete events: %w", err)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, pendingKeyPrefix) {
+			continue
+		}
+		data, err := p.opts.State.Get(k)
+		if err != nil {
+			return fmt.Errorf("coalesce: read saved incomplete events: %w", err)
+		}
+		b, err := sdk.DecodeBatch(data)
+		if err != nil {
+			// A damaged entry cannot be completed; keep the rest going.
+			p.opts.Logger.Error("dropping unreadable saved incomplete events", "key", k, "error", err)
+			_ = p.opts.State.Delete(k)
+			continue
+		}
+		set := restoredSet{key: k}
+		for i := range b.Events {
+			set.lines = append(set.lines, b.Events[i].Fields.GetString(sdk.FieldMessage))
+		}
+		p.restored = append(p.restored, set)
+	}
+	return nil
+}
+
+// feedRestored puts the saved records back into reassembly. Each set holds
+// its state key until every event built from it has been delivered.
+func (p *Processor) feedRestored(now time.Time, ob *sdk.Batch) {
+	sets := p.restored
+	p.restored = nil
+	for _, set := range sets {
+		st, key := p.opts.State, set.key
+		hb := sdk.NewBatch(0)
+		hb.OnDone(func() { _ = st.Delete(key) })
+		hd := &hold{batch: hb}
+		p.gen++
+		for _, line := range set.lines {
+			h, err := parseHeader(line)
+			if err != nil {
+				continue // it parsed when it was saved
+			}
+			p.add(h, now, ob)
+		}
+		for _, pe := range p.touched {
+			if pe.live && pe.gen == p.gen {
+				pe.holds = append(pe.holds, hd)
+				hd.refs++
+			}
+		}
+		clear(p.touched)
+		p.touched = p.touched[:0]
+		if hd.refs == 0 {
+			// Every saved event completed or expired at once; the batch
+			// they were emitted in carries the key's receipt.
+			ob.Attach(hb)
+			hb.Done()
+		}
+		p.opts.Logger.Info("resumed incomplete events saved at the last stop", "records", len(set.lines))
+	}
 }
 
 var errNoMessage = errors.New("event has no message field to read an audit record from")
 
 // Process implements sdk.Processor.
 func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter) error {
-	p.gen++
 	now := time.Now()
 	ob := sdk.NewBatch(len(in.Events)/4 + 8)
+	if p.restored != nil {
+		p.feedRestored(now, ob)
+	}
+	p.gen++
 	for i := range in.Events {
 		ev := &in.Events[i]
 		msg, hasMsg, hasErr := inspect(ev)
@@ -206,7 +309,7 @@ func errorEvent(ev *sdk.Event, raw string, err error) sdk.Event {
 
 // add routes one record to its event.
 func (p *Processor) add(h header, now time.Time, ob *sdk.Batch) {
-	pe := p.find(h.node, h.seq)
+	pe := p.find(&h, ob)
 	if h.typ == typeEOE {
 		// The end of an event already emitted (completed by PROCTITLE, or
 		// timed out) is dropped rather than becoming an event of its own.
@@ -232,9 +335,17 @@ func (p *Processor) add(h header, now time.Time, ob *sdk.Batch) {
 	}
 }
 
-func (p *Processor) find(node string, seq uint32) *pending {
+// find returns the pending event a record belongs to. Records of one event
+// share node, sequence and timestamp; a pending event with the same sequence
+// but another timestamp is a different event (sequence numbers restart at
+// boot), which can no longer be completed: it is emitted as it is.
+func (p *Processor) find(h *header, ob *sdk.Batch) *pending {
 	for i := len(p.pending) - 1; i >= 0; i-- {
-		if pe := p.pending[i]; pe.seq == seq && pe.node == node {
+		if pe := p.pending[i]; pe.seq == h.seq && pe.node == h.node {
+			if first := &pe.hs[0]; first.sec != h.sec || first.msec != h.msec {
+				p.emit(pe, ob)
+				return nil
+			}
 			return pe
 		}
 	}
@@ -309,16 +420,71 @@ func (p *Processor) Tick(ctx context.Context, now time.Time, out sdk.Emitter) er
 	return out.Emit(ctx, ob)
 }
 
-// Drain implements sdk.Drainer: it emits every incomplete event.
-func (p *Processor) Drain(ctx context.Context, out sdk.Emitter) error {
-	if len(p.pending) == 0 {
-		return nil
-	}
+// Drain implements sdk.Drainer. When the inputs have finished (final), or
+// there is no state store, it emits every incomplete event as it is.
+// Otherwise the pipeline stops only for now (shutdown, reload): it saves the
+// records of the incomplete events and releases their receipts, so that the
+// input's checkpoint moves past them and their remaining records, read after
+// the restart, complete them instead of forming a second, partial event.
+func (p *Processor) Drain(ctx context.Context, out sdk.Emitter, final bool) error {
 	ob := sdk.NewBatch(len(p.pending))
+	if p.restored != nil {
+		p.feedRestored(time.Now(), ob)
+	}
+	if len(p.pending) > 0 && !final && p.opts.State != nil {
+		if err := p.save(); err != nil {
+			p.opts.Logger.Error("cannot save incomplete events; emitting them as they are", "error", err)
+		} else {
+			if len(ob.Events) == 0 {
+				ob.Done()
+				return nil
+			}
+			return out.Emit(ctx, ob)
+		}
+	}
 	for len(p.pending) > 0 {
 		p.emit(p.pending[0], ob)
 	}
+	if len(ob.Events) == 0 {
+		ob.Done()
+		return nil
+	}
 	return out.Emit(ctx, ob)
+}
+
+// save writes the records of every incomplete event to the state store and
+// then forgets the events, releasing the receipts they held.
+func (p *Processor) save() error {
+	sb := sdk.NewBatch(0)
+	for _, pe := range p.pending {
+		for i := range pe.hs {
+			var e sdk.Event
+			e.Fields.Set(sdk.FieldMessage, sdk.String(pe.hs[i].line))
+			sb.Events = append(sb.Events, e)
+		}
+	}
+	key := pendingKeyPrefix + strconv.FormatInt(time.Now().UnixNano(), 10)
+	if err := p.opts.State.Put(key, sb.AppendBinary(nil)); err != nil {
+		return err
+	}
+	n := len(p.pending)
+	for _, pe := range p.pending {
+		for _, hd := range pe.holds {
+			if hd.refs--; hd.refs == 0 {
+				hd.batch.Done()
+			}
+		}
+		clear(pe.hs)
+		pe.hs = pe.hs[:0]
+		clear(pe.holds)
+		pe.holds = pe.holds[:0]
+		pe.live, pe.lastHld = false, nil
+		p.free = append(p.free, pe)
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+	p.opts.Logger.Info("saved incomplete events to complete them after the restart", "events", n, "records", sb.Len())
+	return nil
 }
 
 // Pending returns the number of incomplete events held.

@@ -92,7 +92,7 @@ func TestGolden(t *testing.T) {
 			} else if p.Pending() == 0 {
 				t.Fatal("nothing left for the drain")
 			}
-			if err := p.Drain(ctx, col); err != nil {
+			if err := p.Drain(ctx, col, true); err != nil {
 				t.Fatal(err)
 			}
 			got := ndjson(t, col.Events())
@@ -250,7 +250,7 @@ func TestReassembly(t *testing.T) {
 		p := New(Options{})
 		col := sdktest.NewCollector()
 		p.Process(ctx, batchOf(rec(recSyscall, 5), rec(recSyscall, 3), rec(recPath, 5)), col)
-		p.Drain(ctx, col)
+		p.Drain(ctx, col, true)
 		if got := seqs(col.Events()); !equalInts(got, 5, 3) {
 			t.Fatalf("emitted %v, want [5 3]", got)
 		}
@@ -272,7 +272,7 @@ func TestReassembly(t *testing.T) {
 		proctitle := `type=PROCTITLE msg=audit(1700002000.001:7): proctitle="cat"`
 		p.Process(ctx, batchOf(rec(recSyscall, 7), proctitle), col)
 		p.Process(ctx, batchOf(rec(recEOE, 7)), col)
-		p.Drain(ctx, col)
+		p.Drain(ctx, col, true)
 		if got := seqs(col.Events()); !equalInts(got, 7) {
 			t.Fatalf("emitted %v, want [7]", got)
 		}
@@ -410,7 +410,7 @@ func TestAcks(t *testing.T) {
 	if done3.Load() != 0 {
 		t.Fatal("batch 3 acknowledged while its record is pending")
 	}
-	if err := p.Drain(ctx, col); err != nil {
+	if err := p.Drain(ctx, col, true); err != nil {
 		t.Fatal(err)
 	}
 	if done2.Load() != 0 || done3.Load() != 0 {

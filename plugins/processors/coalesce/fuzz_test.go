@@ -98,7 +98,7 @@ func FuzzProcessor(f *testing.F) {
 		if err := p.Tick(ctx, time.Now().Add(time.Hour), col); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Drain(ctx, col); err != nil {
+		if err := p.Drain(ctx, col, true); err != nil {
 			t.Fatal(err)
 		}
 		if p.Pending() != 0 {

@@ -52,7 +52,7 @@ func BenchmarkReplayNoJSON(b *testing.B) {
 			}
 			p.Process(ctx, batch, sink)
 		}
-		p.Drain(ctx, sink)
+		p.Drain(ctx, sink, true)
 	}
 	pr.stop(b)
 }
