@@ -49,11 +49,16 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 	path := "" // the key that opened the innermost object; path[:ends[depth-1]] is its prefix
 	for i := range list {
 		key := list[i].Key
-		// How many open objects does this key share?
+		// How many open objects does this key share? Each level compares
+		// only its own segment: the levels above it already matched.
 		d := 0
 		for d < depth {
 			end := ends[d]
-			if len(key) > end && key[end] == '.' && key[:end] == path[:end] {
+			start := 0
+			if d > 0 {
+				start = ends[d-1]
+			}
+			if len(key) > end && key[end] == '.' && key[start:end] == path[start:end] {
 				d++
 				continue
 			}
@@ -176,7 +181,17 @@ var needsEscape = func() (t [256]bool) {
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := 0
+	// Skip eight plain ASCII bytes at a time: no control character, quote,
+	// backslash or byte >= 0x80 among them.
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if hasSpecialByte(x) {
+			break
+		}
+	}
+	for i < len(s) {
 		c := s[i]
 		if !needsEscape[c] {
 			i++
@@ -212,6 +227,22 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// hasSpecialByte reports whether any byte of x is below 0x20, a quote, a
+// backslash or has its high bit set.
+func hasSpecialByte(x uint64) bool {
+	low := (x - lsb*0x20) &^ x // bytes < 0x20 (or >= 0x80) set their high bit
+	quote := x ^ (lsb * '"')   // zero bytes where x has '"'
+	slash := x ^ (lsb * '\\')  // zero bytes where x has '\\'
+	q := (quote - lsb) &^ quote
+	b := (slash - lsb) &^ slash
+	return (low|q|b|x)&msb != 0
 }
 
 // appendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,

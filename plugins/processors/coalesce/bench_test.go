@@ -232,3 +232,52 @@ func (s *coalesceStream) ReassemblyComplete(msgs []*auparse.AuditMessage) {
 }
 
 func (s *coalesceStream) EventsLost(int) {}
+
+// BenchmarkGoLibauditJSON is the anchor the replay target is set against:
+// go-libaudit's auparse, Reassembler and aucoalesce, and encoding/json of
+// the coalesced event as aucoalesce shapes it (no Auditbeat mapping).
+func BenchmarkGoLibauditJSON(b *testing.B) {
+	lines := benchCorpus(b)
+	buf := make([]byte, 0, 256<<20)
+	pr := startPerRecord(b, len(lines))
+	events := 0
+	for i := 0; i < b.N; i++ {
+		st := &coalesceJSONStream{buf: buf[:0]}
+		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range lines {
+			msg, err := auparse.ParseLogLine(l)
+			if err != nil {
+				continue
+			}
+			r.PushMessage(msg)
+		}
+		_ = r.Close()
+		buf, events = st.buf, st.events
+	}
+	pr.stop(b)
+	b.ReportMetric(float64(events), "events")
+}
+
+type coalesceJSONStream struct {
+	buf    []byte
+	events int
+}
+
+func (s *coalesceJSONStream) ReassemblyComplete(msgs []*auparse.AuditMessage) {
+	ev, err := aucoalesce.CoalesceMessages(msgs)
+	if err != nil {
+		return
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		panic(err)
+	}
+	s.buf = append(s.buf, out...)
+	s.buf = append(s.buf, '\n')
+	s.events++
+}
+
+func (s *coalesceJSONStream) EventsLost(int) {}
