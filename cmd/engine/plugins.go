@@ -327,34 +327,11 @@ func writeExampleOptions(sb *strings.Builder, opts []sdk.Option, indent string) 
 			writeExampleOptions(sb, o.Options, indent+"  ")
 			fmt.Fprintf(sb, "%s}\n", indent)
 		default:
-			fmt.Fprintf(sb, "%s%s = %s\n", indent, o.Name, examplePlaceholder(o))
+			fmt.Fprintf(sb, "%s%s = %s\n", indent, o.Name, config.ExampleValue(o))
 		}
 	}
 }
 
-func examplePlaceholder(o sdk.Option) string {
-	if len(o.Enum) > 0 {
-		if o.Type == sdk.TypeStringList {
-			return fmt.Sprintf("[%q]", o.Enum[0])
-		}
-		return strconv.Quote(o.Enum[0])
-	}
-	switch o.Type {
-	case sdk.TypeInt, sdk.TypeFloat:
-		return "0"
-	case sdk.TypeBool:
-		return "true"
-	case sdk.TypeDuration:
-		return `"10s"`
-	case sdk.TypeSize:
-		return `"64MiB"`
-	case sdk.TypeStringList:
-		return `["..."]`
-	case sdk.TypeStringMap:
-		return `{ key = "value" }`
-	}
-	return `"..."`
-}
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -141,7 +141,7 @@ func (d *bodyDecoder) decode(body *hclsyntax.Body, opts []sdk.Option, prefix str
 			d.report(&hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Argument written as a block",
-				Detail:   fmt.Sprintf("%s is an option of type %s of %s, not a block: write it as %s = %s.", blk.Type, opt.Type, d.where(prefix), blk.Type, exampleValue(opt.Type)),
+				Detail:   fmt.Sprintf("%s is an option of type %s of %s, not a block: write it as %s = %s.", blk.Type, opt.Type, d.where(prefix), blk.Type, ExampleValue(*opt)),
 				Subject:  blk.TypeRange.Ptr(),
 			})
 			continue
@@ -212,7 +212,7 @@ func (d *bodyDecoder) missing(opt *sdk.Option, prefix string, header hcl.Range) 
 	if opt.Type == sdk.TypeBlock || opt.Type == sdk.TypeBlockList {
 		how = fmt.Sprintf("Add a block %s { ... }", opt.Name)
 	} else {
-		how = fmt.Sprintf("Add %s = %s", opt.Name, exampleValue(opt.Type))
+		how = fmt.Sprintf("Add %s = %s", opt.Name, ExampleValue(*opt))
 	}
 	if len(opt.Enum) > 0 {
 		how += fmt.Sprintf(" (one of %s)", quoteList(opt.Enum))
@@ -493,10 +493,17 @@ func describeOptionType(t sdk.OptionType) string {
 	return t.String()
 }
 
-// exampleValue is a placeholder value of the type, for "add name = ..."
-// hints.
-func exampleValue(t sdk.OptionType) string {
-	switch t {
+// ExampleValue is a placeholder value for an option, as HCL: its first
+// allowed value if it has an Enum, else a value of its type. It fills "add
+// name = ..." hints and the skeletons `engine plugins` prints.
+func ExampleValue(o sdk.Option) string {
+	if len(o.Enum) > 0 {
+		if o.Type == sdk.TypeStringList {
+			return fmt.Sprintf("[%q]", o.Enum[0])
+		}
+		return strconv.Quote(o.Enum[0])
+	}
+	switch o.Type {
 	case sdk.TypeString:
 		return `"..."`
 	case sdk.TypeInt, sdk.TypeFloat:
