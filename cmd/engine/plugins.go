@@ -332,7 +332,6 @@ func writeExampleOptions(sb *strings.Builder, opts []sdk.Option, indent string) 
 	}
 }
 
-
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/engine-audit/engine/internal/corpus"
 )
 
 // These tests run the real binary on real audit logs, with pipelines written
@@ -54,30 +55,7 @@ func engineBinary(t *testing.T) string {
 }
 
 // corpusLog decompresses the repository's corpus into dir.
-func corpusLog(t *testing.T, dir string) string {
-	t.Helper()
-	f, err := os.Open("../../testdata/corpus/kernel-mixed.log.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "audit.log")
-	out, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, zr); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+func corpusLog(t *testing.T, dir string) string { return corpus.WriteFile(t, dir) }
 
 // replayPipeline is the pipeline from the issue, pointed at log and out.
 func replayPipeline(t *testing.T, dir, log, out, extraOutput string) string {

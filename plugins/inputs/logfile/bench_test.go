@@ -2,7 +2,6 @@ package logfile
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 
+	"github.com/engine-audit/engine/internal/corpus"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -23,15 +23,8 @@ import (
 // path, its line count and its size.
 func corpusFile(b *testing.B) (string, int, int64) {
 	b.Helper()
-	f, err := os.Open(*corpusPath)
-	if err != nil {
-		b.Skipf("corpus not available (%v); pass -corpus", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
+	zr := corpus.Open(b)
+	defer zr.Close()
 	path := filepath.Join(b.TempDir(), "audit.log")
 	out, err := os.Create(path)
 	if err != nil {
@@ -137,15 +130,8 @@ func cpuTime() time.Duration {
 // BenchmarkAuditHeader compares the header parser with go-libaudit's, which
 // parses the header the same way but allocates a message per line.
 func BenchmarkAuditHeader(b *testing.B) {
-	f, err := os.Open(*corpusPath)
-	if err != nil {
-		b.Skipf("corpus not available (%v)", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
+	zr := corpus.Open(b)
+	defer zr.Close()
 	var sample []string
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

@@ -1,9 +1,7 @@
 package logfile
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"flag"
 	"os"
@@ -14,14 +12,11 @@ import (
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 
+	"github.com/engine-audit/engine/internal/corpus"
 	"github.com/engine-audit/engine/sdk"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// corpusPath is the audit corpus used by the benchmark and, when present, by
-// the differential test of the header parser.
-var corpusPath = flag.String("corpus", "/work/shared/corpus/kernel-mixed.log.gz", "gzipped audit.log corpus")
 
 func TestParseAuditHeader(t *testing.T) {
 	tests := []struct {
@@ -92,20 +87,8 @@ func checkAgainstGoLibaudit(t testing.TB, line string) {
 
 func TestAuditHeaderMatchesGoLibaudit(t *testing.T) {
 	lines := readLines(t, "testdata/audit.log")
-	if f, err := os.Open(*corpusPath); err == nil {
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(zr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for n := 0; n < 50000 && sc.Scan(); n++ {
-			lines = append(lines, sc.Text())
-		}
-	} else {
-		t.Logf("corpus %s not available; using testdata only", *corpusPath)
-	}
+	all := corpus.Lines(t)
+	lines = append(lines, all[:min(50000, len(all))]...)
 	accepted := 0
 	for _, line := range lines {
 		if _, _, _, ok := parseAuditHeader(line); ok {

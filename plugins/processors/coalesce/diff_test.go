@@ -2,7 +2,6 @@ package coalesce
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -16,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2/auparse"
 	"gopkg.in/yaml.v3"
 
-	"github.com/elastic/go-libaudit/v2/auparse"
-
+	"github.com/engine-audit/engine/internal/corpus"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -432,39 +431,7 @@ func TestDifferentialAucoalesceTestdata(t *testing.T) {
 	reportDiff(t, st)
 }
 
-// corpusPath finds shared/corpus/kernel-mixed.log.gz next to the checkout.
-func corpusPath(t testing.TB) string {
-	if p := os.Getenv("ENGINE_CORPUS"); p != "" {
-		return p
-	}
-	dir, _ := os.Getwd()
-	for i := 0; i < 8 && dir != "/"; i++ {
-		p := filepath.Join(dir, "shared", "corpus", "kernel-mixed.log.gz")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := "/work/shared/corpus/kernel-mixed.log.gz"
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Skip("corpus kernel-mixed.log.gz not found (set ENGINE_CORPUS)")
-	return ""
-}
-
-func corpusLines(t testing.TB) []string {
-	f, err := os.Open(corpusPath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return readLines(t, zr)
-}
+func corpusLines(t testing.TB) []string { return corpus.Lines(t) }
 
 // TestDifferentialTestdata compares on this package's own testdata, which
 // covers what the other sources lack (long arguments, ENRICHED, node=).
