@@ -167,3 +167,33 @@ func TestCompoundEventWithoutSyscall(t *testing.T) {
 		t.Errorf("auditd.paths has %d entries, want 1", len(paths.ObjectList()))
 	}
 }
+
+// Record types that newer kernels write, which go-libaudit does not name,
+// are read by name and joined to their event.
+func TestNewerRecordTypes(t *testing.T) {
+	ctx := context.Background()
+	p := New(Options{})
+	col := sdktest.NewCollector()
+	p.Process(ctx, batchOf(
+		rec(recSyscall, 11),
+		`type=LANDLOCK_ACCESS msg=audit(1700002000.001:11): domain=195ba459b blockers=fs.refer path="/usr/bin" dev="vda2" ino=351`,
+		rec(recEOE, 11),
+		`type=LANDLOCK_DOMAIN msg=audit(1700002000.002:12): domain=195ba459b status=allocated mode=enforcing`,
+		`type=EOE msg=audit(1700002000.002:12): `), col)
+	p.Drain(ctx, col, true)
+	evs := col.Events()
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want 2", len(evs))
+	}
+	for i := range evs {
+		if msg := evs[i].Fields.GetString(sdk.FieldErrorMessage); msg != "" {
+			t.Fatalf("event %d: %s", i, msg)
+		}
+	}
+	if got := evs[0].Fields.GetString("auditd.data.blockers"); got != "fs.refer" {
+		t.Errorf("the LANDLOCK_ACCESS record was not joined to its syscall: blockers = %q", got)
+	}
+	if got := evs[1].Fields.GetString("auditd.message_type"); got != "landlock_domain" {
+		t.Errorf("message_type = %q, want landlock_domain", got)
+	}
+}

@@ -97,8 +97,17 @@ func initTables() {
 		}
 		typeByName.add(name, int32(t))
 	}
-	for t := 0; t < maxKnownType; t++ {
+	// Record types newer kernels write that go-libaudit v2.6.2 does not
+	// name (numbers from linux/audit.h). auditd versions that know them log
+	// them by name.
+	for name, t := range newerRecordTypes {
 		if types[t].name == "" {
+			types[t] = typeInfo{name: name, lower: strings.ToLower(name)}
+			typeByName.add(name, int32(t))
+		}
+	}
+	for t := 0; t < maxKnownType; t++ {
+		if types[t].category == "" {
 			types[t].category = aucoalesce.GetAuditEventType(auparse.AuditMessageType(t)).String()
 		}
 	}
@@ -159,6 +168,17 @@ func initTables() {
 	for i := range modeStrings {
 		modeStrings[i] = fmt.Sprintf("%04o", i)
 	}
+}
+
+// newerRecordTypes are kernel record types missing from go-libaudit's table.
+var newerRecordTypes = map[string]int{
+	"IPE_ACCESS":        1420,
+	"IPE_CONFIG_CHANGE": 1421,
+	"IPE_POLICY_LOAD":   1422,
+	"LANDLOCK_ACCESS":   1423,
+	"LANDLOCK_DOMAIN":   1424,
+	"MAC_TASK_CONTEXTS": 1425,
+	"MAC_OBJ_CONTEXTS":  1426,
 }
 
 // lookupType resolves a record type name as go-libaudit does, including the
