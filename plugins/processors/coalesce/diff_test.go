@@ -459,3 +459,17 @@ func TestDifferentialCorpus(t *testing.T) {
 		t.Errorf("compared only %d events of the corpus", st.matched)
 	}
 }
+
+// TestDifferentialVaried compares on the second captured log: other rules,
+// and userspace records (sudo, su, useradd) among the kernel ones.
+func TestDifferentialVaried(t *testing.T) {
+	raw, err := os.ReadFile("../../../testdata/corpus/varied/audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := diffEvents(t, "varied", readLines(t, strings.NewReader(string(raw))))
+	reportDiff(t, st)
+	if st.matched < 540 {
+		t.Errorf("compared only %d events of the varied log", st.matched)
+	}
+}
