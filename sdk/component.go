@@ -73,6 +73,9 @@ type Env struct {
 	State StateStore
 	// Batch bounds the batches an input emits.
 	Batch BatchPolicy
+	// Metrics exports the component's own metrics. Never nil when the core
+	// builds the component.
+	Metrics Metrics
 	// DataDir is a directory the component may write files to, private to it.
 	DataDir string
 	// Once asks an input to stop by itself, returning nil from Run, as soon

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -77,7 +80,9 @@ func (l *loader) decodeComponent(cd *componentDecl) {
 		return
 	}
 	if err := callValidate(p, c.Config); err != nil {
-		l.diags = append(l.diags, l.validateDiagnostic(cd, dec, err))
+		for _, e := range sdk.Errors(err) {
+			l.diags = append(l.diags, l.validateDiagnostic(cd, dec, e))
+		}
 	}
 }
 
@@ -101,6 +106,22 @@ func (l *loader) validateDiagnostic(cd *componentDecl, dec *bodyDecoder, err err
 		Summary:  fmt.Sprintf("Invalid %s configuration", cd.c.Kind),
 		Detail:   fmt.Sprintf("%s: %s.", cd.c.ID, strings.TrimSuffix(err.Error(), ".")),
 		Subject:  cd.c.DeclRange.Ptr(),
+	}
+	if sdk.IsWarning(err) {
+		diag.Severity = hcl.DiagWarning
+		diag.Summary = fmt.Sprintf("Questionable %s configuration", cd.c.Kind)
+	}
+	var fe *sdk.FileError
+	if errors.As(err, &fe) {
+		if rng, ok := l.fileRange(fe); ok {
+			diag.Subject = rng.Ptr()
+			diag.Summary = fmt.Sprintf("Invalid content in %s", filepath.Base(fe.Path))
+			if diag.Severity == hcl.DiagWarning {
+				diag.Summary = fmt.Sprintf("Warning for %s", filepath.Base(fe.Path))
+			}
+			diag.Detail = fmt.Sprintf("%s: %s.", cd.c.ID, strings.TrimSuffix(fe.Err.Error(), "."))
+			return diag
+		}
 	}
 	var oe *sdk.OptionError
 	if !errors.As(err, &oe) {
@@ -261,4 +282,44 @@ func withArticle(kind sdk.ComponentKind) string {
 		return "a processor"
 	}
 	return "an " + string(kind)
+}
+
+// fileRange turns a FileError's place into a range in that file, loading
+// the file so that diagnostics can show a snippet of it.
+func (l *loader) fileRange(fe *sdk.FileError) (hcl.Range, bool) {
+	f, ok := l.files[fe.Path]
+	if !ok {
+		data, err := os.ReadFile(fe.Path)
+		if err != nil {
+			return hcl.Range{}, false
+		}
+		f = &hcl.File{Bytes: data}
+		l.files[fe.Path] = f
+	}
+	src := f.Bytes
+	line := max(fe.Line, 1)
+	start := 0
+	for n := 1; n < line && start < len(src); n++ {
+		i := bytes.IndexByte(src[start:], '\n')
+		if i < 0 {
+			return hcl.Range{}, false
+		}
+		start += i + 1
+	}
+	end := len(src)
+	if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
+		end = start + i
+	}
+	from, col := start, 1
+	if fe.Column > 0 && start+fe.Column-1 <= end {
+		from, col = start+fe.Column-1, fe.Column
+	}
+	if fe.Line == 0 {
+		end = from
+	}
+	return hcl.Range{
+		Filename: fe.Path,
+		Start:    hcl.Pos{Line: line, Column: col, Byte: from},
+		End:      hcl.Pos{Line: line, Column: col + (end - from), Byte: end},
+	}, true
 }

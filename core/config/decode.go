@@ -125,6 +125,13 @@ func (d *bodyDecoder) decode(body *hclsyntax.Body, opts []sdk.Option, prefix str
 		values[attr.Name] = goVal
 		set = append(set, attr.Name)
 		d.ranges[path] = attr.Expr.Range()
+		// Elements of a list literal get their own ranges, so that an
+		// error about rules[3] points at the fourth element.
+		if tuple, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
+			for i, e := range tuple.Exprs {
+				d.ranges[path+"."+strconv.Itoa(i)] = e.Range()
+			}
+		}
 	}
 
 	for _, blk := range body.Blocks {

@@ -1,7 +1,11 @@
 package runtime
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/engine-audit/engine/sdk"
 )
 
 // Metrics holds the per-component telemetry every component emits, whatever
@@ -18,6 +22,16 @@ type Metrics struct {
 	queueCap    *prometheus.GaugeVec
 	queueDepth  *prometheus.GaugeVec
 	Reloads     *prometheus.CounterVec
+
+	customMu sync.Mutex
+	custom   map[string]*customVec // metrics components declared through sdk.Metrics
+}
+
+// customVec is one metric a component declared, with its extra label keys.
+type customVec struct {
+	counter *prometheus.CounterVec
+	gauge   *prometheus.GaugeVec
+	keys    []string
 }
 
 var componentLabels = []string{"component_id", "component_kind", "component_type"}
@@ -104,6 +118,113 @@ func (c *componentMetrics) forget() {
 	c.m.queueEvents.DeletePartialMatch(p)
 	c.m.queueDepth.DeletePartialMatch(p)
 	c.m.queueCap.DeletePartialMatch(p)
+	c.m.customMu.Lock()
+	defer c.m.customMu.Unlock()
+	for _, v := range c.m.custom {
+		if v.counter != nil {
+			v.counter.DeletePartialMatch(p)
+		}
+		if v.gauge != nil {
+			v.gauge.DeletePartialMatch(p)
+		}
+	}
+}
+
+// componentSDKMetrics implements sdk.Metrics for one component.
+type componentSDKMetrics struct {
+	m      *Metrics
+	labels []string // component_id, component_kind, component_type values
+}
+
+func (m *Metrics) forComponent(c *componentMetrics) sdk.Metrics {
+	return &componentSDKMetrics{m: m, labels: c.labels}
+}
+
+type nopMetric struct{}
+
+func (nopMetric) Add(float64) {}
+func (nopMetric) Set(float64) {}
+
+// vec returns the vector declared under name, creating and registering it
+// on first use. A second declaration with another kind or other label keys
+// gets nil: the caller then hands out a no-op metric rather than failing a
+// running pipeline.
+func (m *Metrics) vec(name, help string, gauge bool, keys []string) *customVec {
+	m.customMu.Lock()
+	defer m.customMu.Unlock()
+	if m.custom == nil {
+		m.custom = map[string]*customVec{}
+	}
+	if v, ok := m.custom[name]; ok {
+		if (v.gauge != nil) != gauge || !equalStrings(v.keys, keys) {
+			return nil
+		}
+		return v
+	}
+	labelNames := append(append([]string(nil), componentLabels...), keys...)
+	v := &customVec{keys: keys}
+	var c prometheus.Collector
+	if gauge {
+		v.gauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labelNames)
+		c = v.gauge
+	} else {
+		v.counter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labelNames)
+		c = v.counter
+	}
+	if err := m.Registry.Register(c); err != nil {
+		return nil
+	}
+	m.custom[name] = v
+	return v
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func splitLabels(pairs []string) (keys, values []string, ok bool) {
+	if len(pairs)%2 != 0 {
+		return nil, nil, false
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		keys = append(keys, pairs[i])
+		values = append(values, pairs[i+1])
+	}
+	return keys, values, true
+}
+
+// Counter implements sdk.Metrics.
+func (c *componentSDKMetrics) Counter(name, help string, labels ...string) sdk.Counter {
+	keys, values, ok := splitLabels(labels)
+	if !ok {
+		return nopMetric{}
+	}
+	v := c.m.vec(name, help, false, keys)
+	if v == nil {
+		return nopMetric{}
+	}
+	return v.counter.WithLabelValues(append(append([]string(nil), c.labels...), values...)...)
+}
+
+// Gauge implements sdk.Metrics.
+func (c *componentSDKMetrics) Gauge(name, help string, labels ...string) sdk.Gauge {
+	keys, values, ok := splitLabels(labels)
+	if !ok {
+		return nopMetric{}
+	}
+	v := c.m.vec(name, help, true, keys)
+	if v == nil {
+		return nopMetric{}
+	}
+	return v.gauge.WithLabelValues(append(append([]string(nil), c.labels...), values...)...)
 }
 
 // Forget removes every series of a component, after a reload dropped it.

@@ -142,6 +142,7 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 			Batch:   n.spec.Batch,
 			DataDir: filepath.Join(opts.DataDir, n.spec.ID),
 			Once:    opts.Once,
+			Metrics: opts.Metrics.forComponent(n.metrics),
 		}
 		if env.Batch.MaxEvents <= 0 {
 			env.Batch.MaxEvents = sdk.DefaultBatchPolicy.MaxEvents

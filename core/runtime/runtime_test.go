@@ -501,3 +501,25 @@ func TestInputErrorIsRestarted(t *testing.T) {
 type inputFunc func(ctx context.Context, out sdk.Emitter) error
 
 func (f inputFunc) Run(ctx context.Context, out sdk.Emitter) error { return f(ctx, out) }
+
+func TestComponentMetricsCarryComponentLabels(t *testing.T) {
+	m := NewMetrics()
+	a := m.forComponent(m.component("input.audit.a", "input", "audit"))
+	b := m.forComponent(m.component("input.audit.b", "input", "audit"))
+	a.Counter("engine_test_lost_total", "Lost.", "cause", "kernel").Add(3)
+	b.Counter("engine_test_lost_total", "Lost.", "cause", "kernel").Add(1)
+	a.Gauge("engine_test_backlog", "Backlog.").Set(42)
+	if got := testutil.ToFloat64(m.custom["engine_test_lost_total"].counter.WithLabelValues("input.audit.a", "input", "audit", "kernel")); got != 3 {
+		t.Fatalf("counter of a = %v, want 3", got)
+	}
+	// A second declaration with other label keys is refused, not fatal.
+	a.Counter("engine_test_lost_total", "Lost.", "other", "x").Add(1)
+	a.Counter("engine_test_backlog", "Backlog as a counter.").Add(1)
+	m.Forget("input.audit.a")
+	if n := testutil.CollectAndCount(m.custom["engine_test_lost_total"].counter); n != 1 {
+		t.Fatalf("%d series after forgetting a, want 1 (b's)", n)
+	}
+	if n := testutil.CollectAndCount(m.custom["engine_test_backlog"].gauge); n != 0 {
+		t.Fatalf("%d backlog series after forgetting a, want 0", n)
+	}
+}

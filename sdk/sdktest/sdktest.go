@@ -148,10 +148,11 @@ func Env(id string, state sdk.StateStore) sdk.Env {
 		state = NewMemState()
 	}
 	return sdk.Env{
-		ID:     id,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		State:  state,
-		Batch:  sdk.DefaultBatchPolicy,
+		ID:      id,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		State:   state,
+		Batch:   sdk.DefaultBatchPolicy,
+		Metrics: sdk.NopMetrics{},
 	}
 }
 
