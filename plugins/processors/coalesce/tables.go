@@ -10,6 +10,8 @@ import (
 	"github.com/elastic/go-libaudit/v2/aucoalesce"
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"golang.org/x/sys/unix"
+
+	"github.com/engine-audit/engine/internal/audittype"
 )
 
 // The lookup tables below are built once at init from go-libaudit's exported
@@ -100,7 +102,7 @@ func initTables() {
 	// Record types newer kernels write that go-libaudit v2.6.2 does not
 	// name (numbers from linux/audit.h). auditd versions that know them log
 	// them by name.
-	for name, t := range newerRecordTypes {
+	for name, t := range audittype.Newer() {
 		if types[t].name == "" {
 			types[t] = typeInfo{name: name, lower: strings.ToLower(name)}
 			typeByName.add(name, int32(t))
@@ -168,17 +170,6 @@ func initTables() {
 	for i := range modeStrings {
 		modeStrings[i] = fmt.Sprintf("%04o", i)
 	}
-}
-
-// newerRecordTypes are kernel record types missing from go-libaudit's table.
-var newerRecordTypes = map[string]int{
-	"IPE_ACCESS":        1420,
-	"IPE_CONFIG_CHANGE": 1421,
-	"IPE_POLICY_LOAD":   1422,
-	"LANDLOCK_ACCESS":   1423,
-	"LANDLOCK_DOMAIN":   1424,
-	"MAC_TASK_CONTEXTS": 1425,
-	"MAC_OBJ_CONTEXTS":  1426,
 }
 
 // lookupType resolves a record type name as go-libaudit does, including the
