@@ -235,8 +235,8 @@ func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter)
 	p.gen++
 	for i := range in.Events {
 		ev := &in.Events[i]
-		msg, hasMsg, hasErr := inspect(ev)
-		if hasErr {
+		msg, hasMsg, passThrough := inspect(ev)
+		if passThrough {
 			ob.Events = append(ob.Events, *ev)
 			continue
 		}
@@ -279,19 +279,21 @@ func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter)
 	return out.Emit(ctx, ob)
 }
 
-// inspect finds the message and whether the event already failed upstream.
-func inspect(ev *sdk.Event) (msg string, hasMsg, hasErr bool) {
+// inspect finds the message, and whether the event is not a record to
+// coalesce: it already failed upstream (error.message), or it is a finished
+// event of its own (event.kind set — an input's loss report or alert).
+func inspect(ev *sdk.Event) (msg string, hasMsg, passThrough bool) {
 	for _, f := range ev.Fields.All() {
 		switch f.Key {
 		case sdk.FieldMessage:
 			if f.Value.Kind() == sdk.KindString {
 				msg, hasMsg = f.Value.Str(), true
 			}
-		case sdk.FieldErrorMessage:
-			hasErr = true
+		case sdk.FieldErrorMessage, sdk.FieldEventKind:
+			passThrough = true
 		}
 	}
-	return msg, hasMsg, hasErr
+	return msg, hasMsg, passThrough
 }
 
 // errorEvent turns an event whose record cannot be read into a pipeline

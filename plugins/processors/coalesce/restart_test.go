@@ -197,3 +197,25 @@ func TestNewerRecordTypes(t *testing.T) {
 		t.Errorf("message_type = %q, want landlock_domain", got)
 	}
 }
+
+// Events that are not records — an input's loss reports and alerts carry
+// event.kind — pass through untouched, in order with the events around them.
+func TestFinishedEventsPassThrough(t *testing.T) {
+	ctx := context.Background()
+	p := New(Options{})
+	col := sdktest.NewCollector()
+	var loss sdk.Event
+	loss.Fields.Set(sdk.FieldEventKind, sdk.String("pipeline_error"))
+	loss.Fields.Set(sdk.FieldEventAction, sdk.String("events_lost"))
+	loss.Fields.Set("engine.loss.count", sdk.Int(3))
+	in := batchOf(rec(recSyscall, 20), rec(recEOE, 20))
+	in.Events = append(in.Events, loss)
+	p.Process(ctx, in, col)
+	evs := col.Events()
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want the coalesced one and the loss report", len(evs))
+	}
+	if !evs[1].Fields.Equal(&loss.Fields) {
+		t.Fatalf("the loss report changed: %s", evs[1].AppendJSON(nil))
+	}
+}
