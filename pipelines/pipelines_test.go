@@ -1,4 +1,4 @@
-// Package pipelines holds the ready-to-run pipelines; this test keeps them,
+// This test keeps the ready-to-run pipelines,
 // the tour in examples/ and every plugin's example.hcl valid against the
 // plugins compiled into engine.
 package pipelines

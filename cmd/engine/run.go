@@ -15,6 +15,7 @@ import (
 
 	"github.com/engine-audit/engine/core/agent"
 	"github.com/engine-audit/engine/core/config"
+	"github.com/engine-audit/engine/pipelines"
 )
 
 func newRunCmd() *cobra.Command {
@@ -26,11 +27,16 @@ func newRunCmd() *cobra.Command {
 		logLevel        string
 		logFormat       string
 		once            bool
+		printDefault    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run [flags] PATH...",
+		Use:   "run [flags] [PATH...]",
 		Short: "Run a pipeline until interrupted",
 		Long: `Run loads the pipeline in the given HCL files and directories and runs it.
+With no path, it runs the built-in default pipeline (see --print-default):
+kernel audit records under a standard rule set, coalesced into ECS events in
+/var/lib/engine/events/audit.ndjson. It needs root, as it takes the kernel's
+audit PID like auditd.
 
 SIGTERM or SIGINT drains the events in flight (within the shutdown timeout) and
 exits; a second signal exits at once. SIGHUP re-reads the pipeline files: a
@@ -38,12 +44,18 @@ valid pipeline replaces the running one after it drained, an invalid one is
 reported and the running pipeline continues. When every input has finished by
 itself (its source is exhausted, or --once and everything available was
 read), engine exits once everything was delivered.`,
-		Example: `  engine run pipelines/replay.hcl
+		Example: `  sudo engine run                      # the built-in default pipeline
+  engine run --print-default > mine.hcl
+  engine run pipelines/replay.hcl
   engine run --once --var audit_log=./audit.log pipelines/replay.hcl
   engine run --state-dir ./state --http-address 127.0.0.1:9464 ./my-pipeline/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return &exitError{code: exitUsage, err: errors.New("give the pipeline files or directories to run, e.g. 'engine run pipelines/replay.hcl'")}
+			if printDefault {
+				_, err := os.Stdout.Write(pipelines.Default)
+				return err
+			}
+			if len(args) == 0 && os.Geteuid() != 0 {
+				return &exitError{code: exitUsage, err: errors.New("with no pipeline, engine runs its default pipeline, which reads the kernel's audit records and needs root: run 'sudo engine run', or give a pipeline to run, e.g. 'engine run pipelines/replay.hcl'")}
 			}
 			if err := checkPaths(args); err != nil {
 				return err
@@ -62,6 +74,7 @@ read), engine exits once everything was delivered.`,
 			}
 			opts := agent.Options{
 				Paths:           args,
+				Sources:         map[string][]byte{pipelines.DefaultName: pipelines.Default},
 				Load:            config.LoadOptions{Vars: varMap},
 				StateDir:        stateDir,
 				ShutdownTimeout: shutdownTimeout,
@@ -83,6 +96,7 @@ read), engine exits once everything was delivered.`,
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 0, "how long to drain events in flight on SIGTERM (default: engine.shutdown_timeout, else 30s)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (default: engine.log_level, else info)")
 	f.StringVar(&logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.BoolVar(&printDefault, "print-default", false, "print the built-in default pipeline (what 'engine run' runs with no path) and exit")
 	f.BoolVar(&once, "once", false, "read what the inputs' sources hold now (e.g. a whole log file), deliver it, and exit instead of waiting for more")
 	return cmd
 }

@@ -215,6 +215,11 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 		case <-a.current.Load().Done():
 			a.log.Info("all inputs finished and their events were delivered; exiting")
 			return a.stop(a.settings.ShutdownTimeout)
+		case <-a.current.Load().Failed():
+			err := a.current.Load().Err()
+			a.log.Error("stopping: a component failed", "error", err)
+			_ = a.stop(a.settings.ShutdownTimeout)
+			return err
 		case <-reload:
 			if err := a.reload(); err != nil {
 				return err

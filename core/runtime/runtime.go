@@ -58,6 +58,9 @@ type Pipeline struct {
 	hardCancel  context.CancelFunc
 	wg          sync.WaitGroup // node goroutines
 	done        chan struct{}  // closed when every node has finished
+	failed      chan struct{}  // closed when a component failed for good
+	failOnce    sync.Once
+	failErr     error
 	inputsAlive atomic.Int32
 	stopping    atomic.Bool // Stop was called: processors drain to resume later
 	startOnce   sync.Once
@@ -92,7 +95,7 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 30 * time.Second
 	}
-	p := &Pipeline{opts: opts, log: opts.Logger, byID: map[string]*node{}, done: make(chan struct{})}
+	p := &Pipeline{opts: opts, log: opts.Logger, byID: map[string]*node{}, done: make(chan struct{}), failed: make(chan struct{})}
 	for _, s := range specs {
 		if _, dup := p.byID[s.ID]; dup {
 			return nil, fmt.Errorf("component %s is defined twice", s.ID)
@@ -243,6 +246,28 @@ func (p *Pipeline) Start() {
 // Done is closed when every component has finished: after Stop, or when all
 // inputs ended by themselves and everything they produced was delivered.
 func (p *Pipeline) Done() <-chan struct{} { return p.done }
+
+// Failed is closed when a component failed in a way retrying cannot fix (it
+// returned an error marked sdk.Permanent): the pipeline cannot do its job.
+// Err then says why.
+func (p *Pipeline) Failed() <-chan struct{} { return p.failed }
+
+// Err returns the error that closed Failed, or nil.
+func (p *Pipeline) Err() error {
+	select {
+	case <-p.failed:
+		return p.failErr
+	default:
+		return nil
+	}
+}
+
+func (p *Pipeline) fail(n *node, err error) {
+	p.failOnce.Do(func() {
+		p.failErr = fmt.Errorf("%s: %w", n.spec.ID, err)
+		close(p.failed)
+	})
+}
 
 // Stop stops the inputs, lets every batch in flight reach the outputs, and
 // closes all components. If ctx ends first, writes still in progress are
@@ -405,6 +430,13 @@ func (p *Pipeline) runInput(n *node) {
 			return
 		}
 		n.metrics.error("run")
+		if sdk.IsPermanent(err) {
+			n.lastErr.Store(err.Error())
+			n.state.Store("failed")
+			n.log.Error("input failed and cannot recover by retrying", "error", err)
+			p.fail(n, err)
+			return
+		}
 		n.lastErr.Store(err.Error())
 		n.state.Store("retrying")
 		wait := backoff.next()

@@ -523,3 +523,31 @@ func TestComponentMetricsCarryComponentLabels(t *testing.T) {
 		t.Fatalf("%d backlog series after forgetting a, want 0", n)
 	}
 }
+
+func TestPermanentInputFailureFailsThePipeline(t *testing.T) {
+	runs := atomic.Int32{}
+	in := inputFunc(func(ctx context.Context, out sdk.Emitter) error {
+		runs.Add(1)
+		return sdk.Permanent(errors.New("the audit PID is held by auditd"))
+	})
+	h := newHarness()
+	id := h.add(sdk.KindInput, "owned", in)
+	h.add(sdk.KindOutput, "sink", &sinkOutput{}, id)
+	p := h.build(t)
+	p.Start()
+	select {
+	case <-p.Failed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a permanent input error did not fail the pipeline")
+	}
+	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "input.test.owned") || !strings.Contains(err.Error(), "held by auditd") {
+		t.Fatalf("Err = %v", err)
+	}
+	if p.Healthy() {
+		t.Fatal("pipeline reports healthy with a failed input")
+	}
+	_ = p.Stop(context.Background())
+	if runs.Load() != 1 {
+		t.Fatalf("input ran %d times; a permanent error must not be retried", runs.Load())
+	}
+}

@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/engine-audit/engine/plugins/inputs/audit"        // input "audit"
 	_ "github.com/engine-audit/engine/plugins/inputs/logfile"      // input "logfile"
 	_ "github.com/engine-audit/engine/plugins/outputs/file"        // output "file"
 	_ "github.com/engine-audit/engine/plugins/outputs/stdout"      // output "stdout"
