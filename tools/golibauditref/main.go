@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -49,12 +50,26 @@ func (s *stream) EventsLost(n int)                                { s.lost.Add(i
 func main() {
 	outPath := flag.String("out", "", "file the coalesced events are appended to, one JSON document a line")
 	queue := flag.Int("queue", 8192, "reassembled events waiting to be encoded")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file, to see where the time goes")
 	flag.Parse()
 	if *outPath == "" {
 		fmt.Fprintln(os.Stderr, "golibauditref: -out is required")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "golibauditref: %v\n", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "golibauditref: %v\n", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*outPath, *queue); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "golibauditref: %v\n", err)
 		os.Exit(1)
 	}
