@@ -40,7 +40,7 @@ func TestApplyLoadsInOrderAndWarnsAboutRefusedRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"-A never,exit -F arch=b64 -S all -F pid=1", "-w /etc/passwd -p wa -k identity"}; !slices.Equal(k.loaded(), want) {
+	if want := []string{"-a never,exit -F arch=b64 -S all -F pid=1", "-w /etc/passwd -p wa -k identity"}; !slices.Equal(k.loaded(), want) {
 		t.Errorf("kernel holds %q, want %q", k.loaded(), want)
 	}
 	var added []string
@@ -261,11 +261,11 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	wantOrder := []string{
 		"-a never,task",
-		"-A never,exit -F arch=b64 -S all -F pid=2",
-		"-A never,exit -F arch=b64 -S all -F pid=1",
+		"-a never,exit -F arch=b64 -S all -F pid=2",
+		"-a never,exit -F arch=b64 -S all -F pid=1",
 		"-a always,exit -F arch=b64 -S open",
 		"-w /etc/passwd -p wa",
-		"-A never,filesystem -F fstype=tracefs",
+		"-a never,filesystem -F fstype=tracefs",
 		"-a never,filesystem -F fstype=debugfs",
 	}
 	if got := describeAll(before.Rules); !slices.Equal(got, wantOrder) {

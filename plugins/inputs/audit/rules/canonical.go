@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,17 +17,26 @@ const keySeparator = "\x01" // AUDIT_KEY_SEPARATOR, between the keys of one rule
 // -F key, the order of -S names) have the same form, and rules that differ
 // for the kernel have different ones. Compare rule sets by comparing these.
 //
+// Two exceptions, both as auditctl -l has them: a watch on a file and one
+// on a directory print alike (-w PATH), and a rule added with -A prints as
+// -a: the prepend flag says where to insert the rule, and the kernel drops
+// it once the rule is in (it lists the rule without it, and -d matches it).
+//
 // go-libaudit's rule.ToCommandLine renders the rules it can (numeric uids,
 // no name lookups, so the form does not depend on /etc/passwd); rules on
-// the filesystem list, rules added with -A and fields go-libaudit does not
-// know (loginuid_set, sessionid, fstype) are rendered here in the same
-// style.
+// the filesystem list and fields go-libaudit does not know (loginuid_set,
+// sessionid, fstype) are rendered here in the same style.
 func Canonical(wire []byte) (string, error) {
 	r, err := decodeRule(wire)
 	if err != nil {
 		return "", err
 	}
-	if r.list != listFS && !r.prepend && !hasFieldsLibauditLacks(r) && plainStrings(r) &&
+	if r.prepend {
+		wire = bytes.Clone(wire)
+		setPrepend(wire, false)
+		r.prepend = false
+	}
+	if r.list != listFS && !hasFieldsLibauditLacks(r) && plainStrings(r) &&
 		!(isWatchLike(r) && (r.action != actionAlways || r.list != listExit)) {
 		if s, err := rule.ToCommandLine(wire, false); err == nil {
 			return s, nil
@@ -98,7 +108,7 @@ func render(r *ruleData) (string, error) {
 		return "", fmt.Errorf("audit rule with unknown action %d", r.action)
 	}
 	var b strings.Builder
-	if isWatchLike(r) && r.action == actionAlways && r.list == listExit && !r.prepend {
+	if isWatchLike(r) && r.action == actionAlways && r.list == listExit {
 		var path, perm string
 		var keys []string
 		for _, f := range r.fields {
@@ -121,12 +131,7 @@ func render(r *ruleData) (string, error) {
 		}
 		return b.String(), nil
 	}
-	if r.prepend {
-		b.WriteString("-A ")
-	} else {
-		b.WriteString("-a ")
-	}
-	b.WriteString(action + "," + list)
+	b.WriteString("-a " + action + "," + list)
 	arch := ""
 	for _, f := range r.fields {
 		if f.id == fieldArch {

@@ -12,8 +12,8 @@ import (
 )
 
 // fakeKernel keeps rules and status as the kernel does, for tests that
-// inject faults: each list in order, -A rules at the head of their list,
-// duplicates refused.
+// inject faults: each list in order, -A rules at the head of their list
+// (stored without the prepend flag), duplicates refused.
 type fakeKernel struct {
 	lists  [8][][]byte
 	status libaudit.AuditStatus
@@ -60,17 +60,19 @@ func (k *fakeKernel) AddRule(wire []byte) error {
 	if err != nil || r.list > 7 {
 		return fmt.Errorf("error adding audit rule: %w", syscall.EINVAL)
 	}
+	stored := bytes.Clone(wire)
+	setPrepend(stored, false)
 	for _, l := range k.lists {
 		for _, have := range l {
-			if bytes.Equal(have, wire) {
+			if bytes.Equal(have, stored) {
 				return errors.New("rule exists") // as go-libaudit reports EEXIST
 			}
 		}
 	}
 	if r.prepend {
-		k.lists[r.list] = append([][]byte{bytes.Clone(wire)}, k.lists[r.list]...)
+		k.lists[r.list] = append([][]byte{stored}, k.lists[r.list]...)
 	} else {
-		k.lists[r.list] = append(k.lists[r.list], bytes.Clone(wire))
+		k.lists[r.list] = append(k.lists[r.list], stored)
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("line %d: %v", n+1, err)
 			}
 			fmt.Fprintf(&b, " %s", c)
+			if r, _ := decodeRule(l.Wire); r.prepend {
+				b.WriteString(" (prepend)")
+			}
 		}
 		if l.Immutable() {
 			b.WriteString(" (immutable)")

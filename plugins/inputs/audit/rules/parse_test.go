@@ -16,7 +16,7 @@ func TestParseRules(t *testing.T) {
 	}{
 		{"-a always,exit -F arch=b64 -S openat,open -F key=x", KindRule, "-a always,exit -F arch=b64 -S open,openat -F key=x"},
 		{"-a exit,always -F arch=b64 -S open -S openat -k x", KindRule, "-a always,exit -F arch=b64 -S open,openat -F key=x"},
-		{"-Aalways,exit -Farch=b64 -Sexecve", KindRule, "-A always,exit -F arch=b64 -S execve"},
+		{"-Aalways,exit -Farch=b64 -Sexecve", KindRule, "-a always,exit -F arch=b64 -S execve"},
 		{"-a always,exit -F arch=b64 -S 59", KindRule, "-a always,exit -F arch=b64 -S execve"},
 		{"-a always,exit -F arch=b32 -S all -F key=32bit-abi", KindRule, "-a always,exit -F arch=b32 -S all -F key=32bit-abi"},
 		{"-a always,exit -S all -F exit=-EINVAL -F key=einval-retcode", KindRule, "-a always,exit -S all -F exit=-EINVAL -F key=einval-retcode"},
@@ -39,11 +39,11 @@ func TestParseRules(t *testing.T) {
 		{"-w /etc/passwd -p wa   # the password file", KindRule, "-w /etc/passwd -p wa"},
 		{"\t -w /etc/passwd -p wa", KindRule, "-w /etc/passwd -p wa"},
 		{"-a always,exit -F arch=b64 -S open -k a -F key=b", KindRule, "-a always,exit -F arch=b64 -S open -F key=a -F key=b"},
-		{"-A never,exit -F path=/etc/passwd -F perm=w", KindRule, "-A never,exit -S all -F path=/etc/passwd -F perm=w"},
+		{"-A never,exit -F path=/etc/passwd -F perm=w", KindRule, "-a never,exit -S all -F path=/etc/passwd -F perm=w"},
 		{"-a never,exit -F path=/etc/passwd -F perm=w", KindRule, "-a never,exit -S all -F path=/etc/passwd -F perm=w"},
 		{"-a never,filesystem -F fstype=tracefs", KindRule, "-a never,filesystem -F fstype=tracefs"},
 		{"-a never,filesystem -F fstype=0x64626720 -k noisy", KindRule, "-a never,filesystem -F fstype=debugfs -F key=noisy"},
-		{"-A never,filesystem -F fstype!=7", KindRule, "-A never,filesystem -F fstype!=0x7"},
+		{"-A never,filesystem -F fstype!=7", KindRule, "-a never,filesystem -F fstype!=0x7"},
 		{"-a always,exit -F arch=b64 -S execve -F loginuid_set=1 -F sessionid!=unset -k s", KindRule,
 			"-a always,exit -F arch=b64 -S execve -F loginuid_set=1 -F sessionid!=-1 -F key=s"},
 		{"-a always,exit -F arch=b64 -S connect -F saddr_fam=10", KindRule, "-a always,exit -F arch=b64 -S connect -F saddr_fam=10"},
@@ -68,6 +68,9 @@ func TestParseRules(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("Parse(%q):\n got %s\nwant %s", tt.line, got, tt.want)
+		}
+		if prepend := strings.HasPrefix(tt.line, "-A"); (l.Wire[0]&prependFlag != 0) != prepend {
+			t.Errorf("Parse(%q): prepend flag %v", tt.line, !prepend)
 		}
 		if l.Text != strings.TrimSpace(tt.line) || l.Src.Index != 7 {
 			t.Errorf("Parse(%q): Text %q, Src %+v", tt.line, l.Text, l.Src)

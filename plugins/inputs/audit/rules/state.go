@@ -71,11 +71,11 @@ func Snapshot(c Client) (*State, error) {
 }
 
 // Restore puts the snapshot back: it deletes every rule, adds the
-// snapshot's rules so that the kernel lists them in the same order with the
-// same bytes (rules added with -A are re-added with -A, last first), and
-// sets the status values that differ, enabled last. It then lists the rules
-// again and reports any difference. It goes on past failures and returns
-// them all.
+// snapshot's rules in the order the kernel listed them, which gives the
+// same list with the same bytes (the kernel lists rules added with -A
+// without the prepend flag, in their place), and sets the status values
+// that differ, enabled last. It then lists the rules again and reports any
+// difference. It goes on past failures and returns them all.
 func (s *State) Restore(c Client) error {
 	st, err := c.GetStatus()
 	if err != nil {
@@ -88,17 +88,11 @@ func (s *State) Restore(c Client) error {
 		return err
 	}
 	var errs []error
-	var prepended [][]byte
 	for _, r := range s.Rules {
 		if d, err := decodeRule(r); err == nil && d.prepend {
-			prepended = append(prepended, r)
-			continue
+			r = bytes.Clone(r) // a state not read from a kernel: keep its order
+			setPrepend(r, false)
 		}
-		if err := c.AddRule(r); err != nil {
-			errs = append(errs, fmt.Errorf("re-adding %s: %w", describe(r), err))
-		}
-	}
-	for _, r := range slices.Backward(prepended) {
 		if err := c.AddRule(r); err != nil {
 			errs = append(errs, fmt.Errorf("re-adding %s: %w", describe(r), err))
 		}
