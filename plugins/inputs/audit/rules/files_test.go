@@ -218,16 +218,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s
-}
 
 // The diagnostics land where `engine validate` shows them: in the pipeline
 // file at the list element, and in the rule file at the line and column.
