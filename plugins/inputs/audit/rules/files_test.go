@@ -218,7 +218,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-
 // The diagnostics land where `engine validate` shows them: in the pipeline
 // file at the list element, and in the rule file at the line and column.
 func TestValidateDiagnosticsInEngineValidate(t *testing.T) {
