@@ -342,6 +342,7 @@ func TestLiveRuleDriftIsReportedAndUndone(t *testing.T) {
 	if got := str(e, "event.kind"); got != "alert" {
 		t.Errorf("event.kind = %q, want alert", got)
 	}
+	t.Logf("alert: %s", e.AppendJSON(nil))
 	missing, _ := e.Fields.Get("engine.rules.missing")
 	if len(missing.StringList()) != len(want) {
 		t.Errorf("engine.rules.missing = %v, want the %d rules loaded", missing.StringList(), len(want))
