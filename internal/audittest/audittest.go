@@ -143,26 +143,45 @@ func restore(c *libaudit.AuditClient, found *rules.State) error {
 
 func journalPath() string { return LockPath + ".state" }
 
-// acquire takes the flock, saying who holds it while it waits.
+// acquire takes the flock, saying who holds it while it waits. It gives up
+// half a minute before the test binary's deadline (go test -timeout), so
+// that the failure names the holder instead of a goroutine dump.
 func acquire(t testing.TB) (*os.File, error) {
 	f, err := os.OpenFile(LockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit test lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	var deadline time.Time
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			deadline = dl.Add(-30 * time.Second)
+		}
+	}
+	start, lastLog := time.Now(), time.Time{}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
 			return nil, fmt.Errorf("locking %s: %w", LockPath, err)
 		}
 		holder, _ := os.ReadFile(LockPath)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(holder)))
-		t.Logf("audittest: waiting for the audit test lock %s, held by %s", LockPath, describePID(pid))
-		start := time.Now()
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		if !deadline.IsZero() && time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", LockPath, err)
+			return nil, fmt.Errorf("gave up after %v waiting for the audit test lock %s, held by %s",
+				time.Since(start).Round(time.Second), LockPath, describePID(pid))
 		}
-		t.Logf("audittest: got the audit test lock after %v", time.Since(start).Round(time.Millisecond))
+		if time.Since(lastLog) > time.Minute {
+			t.Logf("audittest: waiting for the audit test lock %s, held by %s", LockPath, describePID(pid))
+			lastLog = time.Now()
+		}
+		time.Sleep(lockPollDelay)
+	}
+	if waited := time.Since(start); waited > lockPollDelay {
+		t.Logf("audittest: got the audit test lock after %v", waited.Round(time.Millisecond))
 	}
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
@@ -203,6 +222,7 @@ const (
 	statusSize     = 40 // struct audit_status up to backlog_wait_time_actual
 	replyTimeout   = 2 * time.Second
 	replyPollDelay = 20 * time.Millisecond
+	lockPollDelay  = 100 * time.Millisecond
 )
 
 // ReleasePID asks the kernel to forget the audit PID. The kernel allows it
