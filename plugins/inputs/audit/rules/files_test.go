@@ -267,3 +267,57 @@ func TestValidateDiagnosticsInEngineValidate(t *testing.T) {
 		}
 	}
 }
+
+// Debian's rule library validates: every line parses, the only error
+// without immutable = true is --loginuid-immutable, and the rest are
+// warnings about what this machine lacks.
+func TestDebianLibraryValidates(t *testing.T) {
+	files := debianRules(t)
+	var all []string
+	for _, f := range files {
+		all = append(all, f)
+		if _, errs := rules.ParseFile(f); len(errs) > 0 {
+			t.Errorf("%s: %v", filepath.Base(f), errs)
+		}
+	}
+	for _, immutable := range []bool{true, false} {
+		var errs []string
+		for _, e := range sdk.Errors(rules.Validate(rules.Config{RuleFiles: all, Immutable: immutable})) {
+			var fe *sdk.FileError
+			if !errors.As(e, &fe) {
+				t.Errorf("unplaced: %v", e)
+				continue
+			}
+			if !sdk.IsWarning(e) {
+				errs = append(errs, filepath.Base(fe.Path)+":"+itoa(fe.Line))
+			}
+		}
+		want := []string{"11-loginuid.rules:2"}
+		if immutable {
+			want = nil
+		}
+		if !slices.Equal(errs, want) {
+			t.Errorf("immutable = %v: errors at %q, want %q", immutable, errs, want)
+		}
+	}
+}
+
+func BenchmarkParseDebianLibrary(b *testing.B) {
+	var lines []string
+	for _, f := range debianRulesB(b) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, strings.Split(string(data), "\n")...)
+	}
+	b.ResetTimer()
+	for range b.N {
+		for i, l := range lines {
+			if _, err := rules.Parse(l, rules.Source{Index: i}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(lines)), "ns/line")
+}

@@ -30,16 +30,21 @@ func repoRoot() string {
 // scripts/fetch-ausearch unpacks under .cache/auditd.
 func debianRules(t *testing.T) map[string]string {
 	t.Helper()
+	out := map[string]string{}
+	for _, f := range debianRulesB(t) {
+		out[filepath.Base(f)] = f
+	}
+	return out
+}
+
+func debianRulesB(t testing.TB) []string {
+	t.Helper()
 	dir := filepath.Join(repoRoot(), ".cache", "auditd", "root", "usr", "share", "doc", "auditd", "examples", "rules")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.rules"))
 	if len(files) == 0 {
 		t.Skipf("Debian's audit rule library is not in %s: run scripts/fetch-ausearch (scripts/test does)", dir)
 	}
-	out := map[string]string{}
-	for _, f := range files {
-		out[filepath.Base(f)] = f
-	}
-	return out
+	return files
 }
 
 func parse(t *testing.T, texts ...string) []rules.Line {
