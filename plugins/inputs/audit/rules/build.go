@@ -64,6 +64,7 @@ type builder struct {
 
 	control    bool // a control option was seen
 	controlCol int
+	settingCol int // column of the first option that sets a status value
 }
 
 type syscallRef struct {
@@ -86,7 +87,6 @@ type fieldRef struct {
 	nameCol int
 	opCol   int
 	valCol  int
-	value2  uint32 // for -C, the comparison's second field
 	compare bool
 	val     token // the value, for columns inside it
 }
@@ -137,6 +137,13 @@ func (b *builder) option(o option) *LineError {
 	// Control options.
 	if !b.control {
 		b.control, b.controlCol = true, o.col
+	}
+	switch o.name {
+	case "D", "c", "i":
+	default:
+		if b.settingCol == 0 {
+			b.settingCol = o.col
+		}
 	}
 	c := &b.line.Control
 	switch o.name {
@@ -400,14 +407,13 @@ func (b *builder) addComparison(o option) *LineError {
 	if !ok {
 		return errAt(nameCol, "unknown field %q%s", name, didYouMean(name, fieldNameList()))
 	}
-	right, ok := fieldNames[val.s]
-	if !ok {
+	if _, ok := fieldNames[val.s]; !ok {
 		return errAt(val.colAt(0), "unknown field %q%s", val.s, didYouMean(val.s, fieldNameList()))
 	}
 	if b.list != listExit {
 		return errAt(nameCol, "-C works on the exit list only")
 	}
-	f := &fieldRef{name: name, id: left, op: op, opCode: code, value: val.s, value2: right, compare: true,
+	f := &fieldRef{name: name, id: left, op: op, opCode: code, value: val.s, compare: true,
 		nameCol: nameCol, opCol: opCol, valCol: val.colAt(0), val: val}
 	b.fields = append(b.fields, f)
 	return nil
@@ -548,6 +554,14 @@ func (b *builder) checkField(f *fieldRef) *LineError {
 		}
 		f.value = strings.ToLower(v)
 	case fieldFileType:
+		if n, ok := parseUint32(v); ok {
+			name, known := fileTypeNames[n]
+			if !known {
+				return bad("file, dir, socket, symlink, char, block or fifo")
+			}
+			f.value = name // go-libaudit takes names only; Canonical shows numbers
+			break
+		}
 		switch strings.ToLower(v) {
 		case "file", "dir", "socket", "symlink", "char", "block", "fifo":
 		default:
@@ -595,6 +609,12 @@ func (b *builder) checkField(f *fieldRef) *LineError {
 	return nil
 }
 
+// fileTypeNames are the S_IFMT values filetype= compares with.
+var fileTypeNames = map[uint32]string{
+	0x8000: "file", 0x4000: "dir", 0xc000: "socket", 0xa000: "symlink",
+	0x2000: "char", 0x6000: "block", 0x1000: "fifo",
+}
+
 // archValue resolves an arch as go-libaudit does: b64 and b32 are this
 // machine's, others are names.
 func archValue(v string) (uint32, bool) {
@@ -626,10 +646,8 @@ func (b *builder) finish() *LineError {
 		return errAt(col, "settings (-D, -b, -e, -f, -r, ...) and rules go on separate lines")
 	case b.control:
 		l.Kind = KindControl
-		if l.Control.DeleteKey != "" && (l.Control.BacklogLimit != nil || l.Control.RateLimit != nil ||
-			l.Control.Failure != nil || l.Control.Enabled != nil || l.Control.BacklogWaitTime != nil ||
-			l.Control.LoginuidImmutable || l.Control.ResetLost || l.Control.ResetWaitActual) {
-			return errAt(b.controlCol, "-D -k KEY goes on a line of its own")
+		if l.Control.DeleteKey != "" && b.settingCol > 0 {
+			return errAt(b.settingCol, "-D -k KEY goes on a line of its own")
 		}
 		return nil
 	case b.op == "" && len(b.syscalls) > 0:
@@ -808,7 +826,7 @@ func (b *builder) buildSyscallRule() ([]byte, *LineError) {
 		if len(unloadable) == 0 {
 			return nil, errAt(0, "%s", libauditReason(err))
 		}
-		part.Keys = sr.Keys
+		part.Keys, part.Syscalls = sr.Keys, kept
 		if _, err := rule.Build(&part); err != nil {
 			return nil, errAt(0, "%s", libauditReason(err))
 		}
