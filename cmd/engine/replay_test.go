@@ -42,6 +42,7 @@ func engineBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		_ = os.Chmod(dir, 0o755) // other users' runs of it are tested too
 		builtBin = filepath.Join(dir, "engine")
 		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
 		if err != nil {
