@@ -255,7 +255,7 @@ func checkWatchPath(t token) *LineError {
 		return errAt(t.colAt(0), "the watched path must be absolute, not %q", p)
 	case len(p) >= pathMax:
 		return errAt(t.colAt(0), "the watched path is longer than %d bytes", pathMax-1)
-	case len(path.Base(p)) > 255:
+	case len(path.Base(path.Clean(p))) > 255: // go-libaudit sends the cleaned path
 		return errAt(t.colAt(0), "the last element of the watched path is longer than 255 bytes")
 	}
 	return nil
@@ -575,10 +575,13 @@ func (b *builder) checkField(f *fieldRef) *LineError {
 			}
 		}
 	case fieldMsgType:
-		if _, ok := parseUint32(v); !ok {
+		n, ok := parseUint32(v)
+		if !ok {
 			if _, err := auparse.GetAuditMessageType(v); err != nil {
 				return bad("a record type such as USER_LOGIN, or its number")
 			}
+		} else if n > math.MaxUint16 {
+			return bad("a record type number up to 65535")
 		}
 	case fieldLoginUIDSet:
 		if v != "0" && v != "1" {

@@ -37,7 +37,7 @@ func Canonical(wire []byte) (string, error) {
 		r.prepend = false
 	}
 	if r.list != listFS && !hasFieldsLibauditLacks(r) && plainStrings(r) &&
-		!(isWatchLike(r) && (r.action != actionAlways || r.list != listExit)) {
+		!(isWatchLike(r) && !isWatch(r)) {
 		if s, err := rule.ToCommandLine(wire, false); err == nil {
 			return s, nil
 		}
@@ -57,8 +57,23 @@ func plainStrings(r *ruleData) bool {
 	return true
 }
 
-// isWatchLike reports whether ToCommandLine would print the rule as -w:
-// every syscall, a perm field, and nothing but path or dir, perm and key.
+// isWatch reports whether a rule is what -w adds: always, on the exit
+// list, for every syscall, with a path or dir, a perm and perhaps keys.
+func isWatch(r *ruleData) bool {
+	if !isWatchLike(r) || r.action != actionAlways || r.list != listExit {
+		return false
+	}
+	for _, f := range r.fields {
+		if f.id == fieldWatch || f.id == fieldDir {
+			return true
+		}
+	}
+	return false
+}
+
+// isWatchLike reports whether ToCommandLine prints the rule as -w: every
+// syscall, a perm field, and nothing but path or dir, perm and key. It
+// does so for never rules and for rules without a path too, wrongly.
 func isWatchLike(r *ruleData) bool {
 	if !r.allSyscalls() {
 		return false
@@ -108,7 +123,7 @@ func render(r *ruleData) (string, error) {
 		return "", fmt.Errorf("audit rule with unknown action %d", r.action)
 	}
 	var b strings.Builder
-	if isWatchLike(r) && r.action == actionAlways && r.list == listExit {
+	if isWatch(r) {
 		var path, perm string
 		var keys []string
 		for _, f := range r.fields {
@@ -193,7 +208,7 @@ func render(r *ruleData) (string, error) {
 			value = exitName(int32(f.value))
 		case f.id == fieldPerm:
 			value = permString(f.value)
-		case f.id == fieldMsgType:
+		case f.id == fieldMsgType && f.value <= 0xffff:
 			value = auparse.AuditMessageType(f.value).String()
 		default:
 			value = strconv.FormatInt(int64(int32(f.value)), 10)
