@@ -143,7 +143,7 @@ func (in *Input) setUp() error {
 		return sdk.Permanent(fmt.Errorf(`audit: the audit PID is held by %s, which receives the kernel's audit records. Either stop it (for auditd: "systemctl stop auditd" or "service auditd stop") so that engine can take its place, or set socket_type = "multicast" to read a copy beside it`, describeProcess(int(st.PID))))
 	}
 	if in.cfg.restoreOnExit {
-		if in.restore, err = snapshot(in.ctl); err != nil {
+		if in.restore, err = in.snapshot(in.ctl); err != nil {
 			return fmt.Errorf("audit: save the audit rules and status to restore on exit: %w", err)
 		}
 	}

@@ -522,3 +522,55 @@ func TestHelperHoldAuditPID(t *testing.T) {
 	fmt.Println("holding")
 	io.Copy(io.Discard, os.Stdin)
 }
+
+// After a crash (no restore), the next run restores the state found before
+// the crashed run, not the one the crash left.
+func TestLiveRestoresAcrossACrash(t *testing.T) {
+	s := audittest.Lock(t)
+	found, err := rules.Snapshot(s.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sdktest.NewMemState()
+	p := sdk.Lookup(sdk.KindInput, "audit")
+	newIn := func() *Input {
+		env := sdktest.Env("input.audit.test", st)
+		comp, err := p.New(sdktest.Config(p, map[string]any{"rules": []string{execRule}}), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return comp.(*Input)
+	}
+	// The first run sets up, then dies without putting anything back.
+	crashed := newIn()
+	if err := crashed.setUp(); err != nil {
+		t.Fatal(err)
+	}
+	crashed.sock.Close()
+	crashed.ctl.Close()
+	left, _ := rules.Snapshot(s.Client)
+	if left.Equal(found) {
+		t.Fatal("the crashed run changed nothing; the test proves nothing")
+	}
+
+	second := newIn()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- second.Run(ctx, sdktest.NewCollector()) }()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after, err := rules.Snapshot(s.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal(found) {
+		t.Fatalf("after the second run the kernel holds %d rules and %+v; before the crash it held %d rules and %+v",
+			len(after.Rules), after.Status, len(found.Rules), found.Status)
+	}
+	if v, _ := st.Get(foundStateKey); v != nil {
+		t.Error("the saved state was not cleared after a clean restore")
+	}
+}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -9,14 +10,51 @@ import (
 	"github.com/engine-audit/engine/plugins/inputs/audit/rules"
 )
 
-// snapshot saves the kernel's rules and status and returns the function
-// that puts them back.
-func snapshot(c *libaudit.AuditClient) (func() error, error) {
-	st, err := rules.Snapshot(c)
-	if err != nil {
-		return nil, err
+// foundStateKey holds, while engine runs, the audit rules and status it
+// found at start. A clean stop restores them and deletes the key; after a
+// crash the next run finds the key and restores that state, not the one
+// the crashed run left behind.
+const foundStateKey = "found_state"
+
+// snapshot saves the kernel's rules and status (or takes over the ones a
+// run that did not stop cleanly saved) and returns the function that puts
+// them back.
+func (in *Input) snapshot(c *libaudit.AuditClient) (func() error, error) {
+	var found *rules.State
+	if in.env.State != nil {
+		if data, err := in.env.State.Get(foundStateKey); err == nil && data != nil {
+			var st rules.State
+			if json.Unmarshal(data, &st) == nil {
+				found = &st
+				in.log.Warn("engine did not stop cleanly last time: on exit it will restore the audit rules and status found before that run", "rules", len(st.Rules))
+			}
+		}
 	}
-	return func() error { return st.Restore(c) }, nil
+	if found == nil {
+		st, err := rules.Snapshot(c)
+		if err != nil {
+			return nil, err
+		}
+		found = st
+		if in.env.State != nil {
+			data, err := json.Marshal(found)
+			if err == nil {
+				err = in.env.State.Put(foundStateKey, data)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("save the audit state found at start: %w", err)
+			}
+		}
+	}
+	return func() error {
+		if err := found.Restore(c); err != nil {
+			return err
+		}
+		if in.env.State != nil {
+			return in.env.State.Delete(foundStateKey)
+		}
+		return nil
+	}, nil
 }
 
 // applyConfig makes the kernel's audit configuration the one configured:
