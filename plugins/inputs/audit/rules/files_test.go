@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -164,7 +165,7 @@ func TestValidate(t *testing.T) {
 			var fe *sdk.FileError
 			switch {
 			case errors.As(e, &fe):
-				d.where = filepath.Base(fe.Path) + ":" + itoa(fe.Line) + ":" + itoa(fe.Column)
+				d.where = filepath.Base(fe.Path) + ":" + strconv.Itoa(fe.Line) + ":" + strconv.Itoa(fe.Column)
 			case errors.As(e, &oe):
 				d.where = oe.Option
 			default:
@@ -289,7 +290,7 @@ func TestDebianLibraryValidates(t *testing.T) {
 				continue
 			}
 			if !sdk.IsWarning(e) {
-				errs = append(errs, filepath.Base(fe.Path)+":"+itoa(fe.Line))
+				errs = append(errs, filepath.Base(fe.Path)+":"+strconv.Itoa(fe.Line))
 			}
 		}
 		want := []string{"11-loginuid.rules:2"}

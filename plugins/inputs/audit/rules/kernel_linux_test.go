@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -178,7 +179,7 @@ func TestDebianLibraryLoadsIntoTheKernel(t *testing.T) {
 				}
 				t.Logf("warning: %v", w)
 			}
-			summary = append(summary, name+": "+itoa(len(rep.Added))+" rules loaded, "+itoa(len(rep.Warnings))+" warnings")
+			summary = append(summary, name+": "+strconv.Itoa(len(rep.Added))+" rules loaded, "+strconv.Itoa(len(rep.Warnings))+" warnings")
 		})
 	}
 	t.Logf("Debian's rule library on this machine:\n\t%s", strings.Join(summary, "\n\t"))
@@ -424,17 +425,6 @@ func canon(rs [][]byte) []string {
 		out[i], _ = rules.Canonical(r)
 	}
 	return out
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	s := ""
-	for ; n > 0; n /= 10 {
-		s = string(rune('0'+n%10)) + s
-	}
-	return s
 }
 
 var _ rules.Client = (*libaudit.AuditClient)(nil)
