@@ -46,8 +46,9 @@ func ParseFile(path string) ([]Line, []error) {
 // for the *.rules files in it, as /etc/audit/rules.d does for augenrules.
 // The files come out once each, in the order augenrules reads a rules.d
 // directory: by name, comparing runs of digits as numbers (ls -v), so
-// 9-x.rules loads before 10-y.rules; equal names by full path. A glob that
-// matches no file is an error naming it.
+// 9-x.rules loads before 10-y.rules; equal names by full path. A path that
+// does not exist, or a glob that matches no file, is an error naming it;
+// Validate reports the glob as a warning, since an empty rules.d is normal.
 func ExpandFiles(globs []string) ([]string, error) {
 	var all []string
 	var errs []error
@@ -84,10 +85,17 @@ func expandGlob(g string) ([]string, error) {
 		if _, err := os.Stat(g); err != nil && !strings.ContainsAny(g, `*?[\`) {
 			return nil, fmt.Errorf("rule file %q: %w", g, err)
 		}
-		return nil, fmt.Errorf("no rule files match %q", g)
+		// An empty rules.d is normal (augenrules loads nothing from it):
+		// say so, but do not refuse the pipeline.
+		return nil, errNoMatch{fmt.Errorf("no rule files match %q; nothing is loaded from it", g)}
 	}
 	return files, nil
 }
+
+// errNoMatch is a pattern that matched no file: a warning, not an error.
+type errNoMatch struct{ error }
+
+func (e errNoMatch) Unwrap() error { return e.error }
 
 func sortFiles(files []string) []string {
 	seen := map[string]bool{}
@@ -229,7 +237,11 @@ func load(cfg Config) ([]Line, []error) {
 	for i, g := range cfg.RuleFiles {
 		fs, err := expandGlob(g)
 		if err != nil {
-			diags = append(diags, &sdk.OptionError{Option: fmt.Sprintf("rule_files[%d]", i), Err: err})
+			var oe error = &sdk.OptionError{Option: fmt.Sprintf("rule_files[%d]", i), Err: err}
+			if errors.As(err, new(errNoMatch)) {
+				oe = sdk.Warning(oe)
+			}
+			diags = append(diags, oe)
 			continue
 		}
 		files = append(files, fs...)

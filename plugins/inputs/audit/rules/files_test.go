@@ -177,7 +177,7 @@ func TestValidate(t *testing.T) {
 	}
 	got := collect(rules.Validate(cfg))
 	want := []diag{
-		{"rule_files[1]", false, "no rule files match"},
+		{"rule_files[1]", true, "no rule files match"},
 		{"50-site.rules:3:31", false, `unknown system call "opne"`},
 		{"50-site.rules:4:1", false, "immutable until reboot"},
 		{"50-site.rules:5:24", true, `no user "engine-no-such-user"`},
