@@ -129,6 +129,9 @@ func (l *loader) validateDiagnostic(cd *componentDecl, dec *bodyDecoder, err err
 	}
 	path := normalizeOptionPath(oe.Option)
 	diag.Summary = fmt.Sprintf("Invalid value for option %q", displayPath(path))
+	if diag.Severity == hcl.DiagWarning {
+		diag.Summary = fmt.Sprintf("Check option %q", displayPath(path))
+	}
 	diag.Detail = fmt.Sprintf("%s: %s.", dec.owner, strings.TrimSuffix(oe.Err.Error(), "."))
 	for p := path; p != ""; {
 		if rng, ok := dec.ranges[p]; ok {
