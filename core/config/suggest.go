@@ -6,28 +6,12 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/agext/levenshtein"
+	suggestpkg "github.com/engine-audit/engine/internal/suggest"
 )
 
 // suggest returns the candidate closest to given if it is close enough to
 // be a likely typo, or "".
-func suggest(given string, candidates []string) string {
-	best, bestDist := "", 0
-	for _, c := range candidates {
-		d := levenshtein.Distance(strings.ToLower(given), strings.ToLower(c), nil)
-		limit := 2
-		if len(c) >= 8 {
-			limit = 3
-		}
-		if d > limit || d >= len(c) {
-			continue
-		}
-		if best == "" || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
+func suggest(given string, candidates []string) string { return suggestpkg.Closest(given, candidates) }
 
 // quoteList renders names as "a", "b" and "c".
 func quoteList(names []string) string {

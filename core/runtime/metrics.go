@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -156,7 +157,7 @@ func (m *Metrics) vec(name, help string, gauge bool, keys []string) *customVec {
 		m.custom = map[string]*customVec{}
 	}
 	if v, ok := m.custom[name]; ok {
-		if (v.gauge != nil) != gauge || !equalStrings(v.keys, keys) {
+		if (v.gauge != nil) != gauge || !slices.Equal(v.keys, keys) {
 			return nil
 		}
 		return v
@@ -176,18 +177,6 @@ func (m *Metrics) vec(name, help string, gauge bool, keys []string) *customVec {
 	}
 	m.custom[name] = v
 	return v
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func splitLabels(pairs []string) (keys, values []string, ok bool) {

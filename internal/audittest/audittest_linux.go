@@ -217,12 +217,10 @@ func describePID(pid int) string {
 
 // Netlink message types and status mask bits (linux/audit.h).
 const (
-	auditSet       = 1001
-	statusMaskPID  = 4
-	statusSize     = 40 // struct audit_status up to backlog_wait_time_actual
-	replyTimeout   = 2 * time.Second
-	replyPollDelay = 20 * time.Millisecond
-	lockPollDelay  = 100 * time.Millisecond
+	auditSet      = 1001
+	statusMaskPID = 4
+	statusSize    = 40 // struct audit_status up to backlog_wait_time_actual
+	lockPollDelay = 100 * time.Millisecond
 )
 
 // ReleasePID asks the kernel to forget the audit PID. The kernel allows it
@@ -232,43 +230,5 @@ const (
 func ReleasePID(c *libaudit.AuditClient) error {
 	status := make([]byte, statusSize)
 	binary.NativeEndian.PutUint32(status[0:], statusMaskPID) // mask; pid (offset 12) stays 0
-	seq, err := c.Netlink.Send(syscall.NetlinkMessage{
-		Header: syscall.NlMsghdr{Type: auditSet, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
-		Data:   status,
-	})
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(replyTimeout)
-	for time.Now().Before(deadline) {
-		msgs, err := c.Netlink.Receive(true, parseReply)
-		switch {
-		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
-			time.Sleep(replyPollDelay)
-			continue
-		case err != nil:
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Seq == seq && m.Header.Type == syscall.NLMSG_ERROR {
-				return libaudit.ParseNetlinkError(m.Data)
-			}
-		}
-	}
-	return errors.New("no answer from the kernel")
-}
-
-// parseReply reads one audit netlink message, whose header length the
-// kernel does not always fill in reliably.
-func parseReply(buf []byte) ([]syscall.NetlinkMessage, error) {
-	if len(buf) < syscall.NLMSG_HDRLEN {
-		return nil, syscall.EINVAL
-	}
-	var h syscall.NlMsghdr
-	h.Len = binary.NativeEndian.Uint32(buf[0:])
-	h.Type = binary.NativeEndian.Uint16(buf[4:])
-	h.Flags = binary.NativeEndian.Uint16(buf[6:])
-	h.Seq = binary.NativeEndian.Uint32(buf[8:])
-	h.Pid = binary.NativeEndian.Uint32(buf[12:])
-	return []syscall.NetlinkMessage{{Header: h, Data: buf[syscall.NLMSG_HDRLEN:]}}, nil
+	return rules.Request(c, auditSet, status)
 }

@@ -276,16 +276,25 @@ func lockLoginuid(c Client) error {
 	if !ok || ac.Netlink == nil {
 		return errors.New("this audit client cannot set --loginuid-immutable")
 	}
-	seq, err := ac.Netlink.Send(syscall.NetlinkMessage{
-		Header: syscall.NlMsghdr{Type: auditSetFeature, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
-		Data:   loginuidFeatureRequest(),
+	return Request(ac, auditSetFeature, loginuidFeatureRequest())
+}
+
+// Request sends one audit request that the kernel acknowledges (AUDIT_SET,
+// AUDIT_SET_FEATURE, ...) on c's socket and waits up to two seconds for the
+// answer: nil, or the kernel's error. go-libaudit has no call for some
+// requests (features, releasing another client's audit PID); this is the
+// one place that speaks netlink for them.
+func Request(c *libaudit.AuditClient, typ uint16, data []byte) error {
+	seq, err := c.Netlink.Send(syscall.NetlinkMessage{
+		Header: syscall.NlMsghdr{Type: typ, Flags: syscall.NLM_F_REQUEST | syscall.NLM_F_ACK},
+		Data:   data,
 	})
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		msgs, err := ac.Netlink.Receive(true, parseNetlinkReply)
+		msgs, err := c.Netlink.Receive(true, parseNetlinkReply)
 		switch {
 		case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EINTR):
 			time.Sleep(20 * time.Millisecond)
@@ -299,7 +308,7 @@ func lockLoginuid(c Client) error {
 			}
 		}
 	}
-	return errors.New("no answer from the kernel to AUDIT_SET_FEATURE")
+	return fmt.Errorf("no answer from the kernel to audit request %d", typ)
 }
 
 func parseNetlinkReply(buf []byte) ([]syscall.NetlinkMessage, error) {

@@ -3,10 +3,10 @@ package rules
 import (
 	"fmt"
 	"sort"
-	"strings"
 
-	"github.com/agext/levenshtein"
 	"github.com/elastic/go-libaudit/v2/auparse"
+
+	"github.com/engine-audit/engine/internal/suggest"
 )
 
 // fstypes are the filesystem names -F fstype= accepts, with the magic
@@ -91,20 +91,7 @@ func didYouMean(given string, candidates []string) string {
 		}
 		sort.Strings(candidates)
 	}
-	best, bestDist := "", 0
-	for _, c := range candidates {
-		d := levenshtein.Distance(strings.ToLower(given), c, nil)
-		limit := 2
-		if len(c) >= 8 {
-			limit = 3
-		}
-		if d > limit || d >= len(c) {
-			continue
-		}
-		if best == "" || d < bestDist {
-			best, bestDist = c, d
-		}
-	}
+	best := suggest.Closest(given, candidates)
 	if best == "" {
 		return ""
 	}
