@@ -4,8 +4,10 @@
 package pipelines
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,6 +68,37 @@ func TestTourBrokenPipelineDiagnostics(t *testing.T) {
 	}
 	if len(diags.Errs()) != 4 {
 		t.Errorf("got %d errors, want 4", len(diags.Errs()))
+	}
+}
+
+// Every hcl block of a plugin's README is a whole pipeline an operator can
+// copy: it must load without errors. (Warnings are allowed: a README may
+// name files this machine does not have, such as auditd's rules.d.)
+func TestPluginReadmeExamplesAreValid(t *testing.T) {
+	readmes, err := filepath.Glob("../plugins/*/*/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```hcl\n(.*?)```")
+	checked := 0
+	for _, readme := range readmes {
+		src, err := os.ReadFile(readme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range block.FindAllSubmatch(src, -1) {
+			name := fmt.Sprintf("%s#%d.hcl", readme, i+1)
+			p, diags := config.LoadSource(map[string][]byte{name: m[1]}, config.LoadOptions{Environ: []string{}, GOOS: "linux"})
+			if diags.HasErrors() {
+				var b strings.Builder
+				_ = config.WriteText(&b, p.Files, diags, false)
+				t.Errorf("%s is not a valid pipeline:\n%s", name, b.String())
+			}
+			checked++
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d README examples", checked)
 	}
 }
 
