@@ -129,14 +129,22 @@ func BenchmarkReplay(b *testing.B) {
 // the Reassembler, CoalesceMessages, Auditbeat's document mapping (as in
 // reference_test.go) and encoding/json.
 func BenchmarkGoLibaudit(b *testing.B) {
-	lines := benchCorpus(b)
 	buf := make([]byte, 0, 256<<20)
-	events := 0
+	var st *jsonStream
+	replayGoLibaudit(b, func() libaudit.Stream {
+		st = &jsonStream{buf: buf[:0]}
+		return st
+	})
+	b.ReportMetric(float64(st.events), "events")
+}
+
+// replayGoLibaudit times the corpus through auparse.ParseLogLine and
+// go-libaudit's Reassembler into a fresh stream per iteration.
+func replayGoLibaudit(b *testing.B, newStream func() libaudit.Stream) {
+	lines := benchCorpus(b)
 	pr := startPerRecord(b, len(lines))
 	for i := 0; i < b.N; i++ {
-		buf, events = buf[:0], 0
-		st := &jsonStream{buf: buf}
-		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, st)
+		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, newStream())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -148,10 +156,8 @@ func BenchmarkGoLibaudit(b *testing.B) {
 			r.PushMessage(msg)
 		}
 		_ = r.Close()
-		buf, events = st.buf, st.events
 	}
 	pr.stop(b)
-	b.ReportMetric(float64(events), "events")
 }
 
 // jsonStream coalesces and encodes each event the reassembler completes.
@@ -203,24 +209,7 @@ func nest(flat map[string]any) map[string]any {
 // BenchmarkGoLibauditCoalesceOnly is go-libaudit's own part alone: parse,
 // reassemble and coalesce, without a document mapping or encoding.
 func BenchmarkGoLibauditCoalesceOnly(b *testing.B) {
-	lines := benchCorpus(b)
-	pr := startPerRecord(b, len(lines))
-	for i := 0; i < b.N; i++ {
-		st := &coalesceStream{}
-		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range lines {
-			msg, err := auparse.ParseLogLine(l)
-			if err != nil {
-				continue
-			}
-			r.PushMessage(msg)
-		}
-		_ = r.Close()
-	}
-	pr.stop(b)
+	replayGoLibaudit(b, func() libaudit.Stream { return &coalesceStream{} })
 }
 
 type coalesceStream struct{ events int }
@@ -237,28 +226,13 @@ func (s *coalesceStream) EventsLost(int) {}
 // go-libaudit's auparse, Reassembler and aucoalesce, and encoding/json of
 // the coalesced event as aucoalesce shapes it (no Auditbeat mapping).
 func BenchmarkGoLibauditJSON(b *testing.B) {
-	lines := benchCorpus(b)
 	buf := make([]byte, 0, 256<<20)
-	pr := startPerRecord(b, len(lines))
-	events := 0
-	for i := 0; i < b.N; i++ {
-		st := &coalesceJSONStream{buf: buf[:0]}
-		r, err := libaudit.NewReassembler(defaultMaxInFlight, defaultTimeout, st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, l := range lines {
-			msg, err := auparse.ParseLogLine(l)
-			if err != nil {
-				continue
-			}
-			r.PushMessage(msg)
-		}
-		_ = r.Close()
-		buf, events = st.buf, st.events
-	}
-	pr.stop(b)
-	b.ReportMetric(float64(events), "events")
+	var st *coalesceJSONStream
+	replayGoLibaudit(b, func() libaudit.Stream {
+		st = &coalesceJSONStream{buf: buf[:0]}
+		return st
+	})
+	b.ReportMetric(float64(st.events), "events")
 }
 
 type coalesceJSONStream struct {

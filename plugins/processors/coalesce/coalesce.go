@@ -372,9 +372,6 @@ func (p *Processor) emit(pe *pending, ob *sdk.Batch) {
 	ob.Events = append(ob.Events, p.b.build(pe.hs))
 	for _, hd := range pe.holds {
 		ob.Attach(hd.batch)
-		if hd.refs--; hd.refs == 0 {
-			hd.batch.Done()
-		}
 	}
 	for i := len(p.pending) - 1; i >= 0; i-- {
 		if p.pending[i] == pe {
@@ -382,6 +379,19 @@ func (p *Processor) emit(pe *pending, ob *sdk.Batch) {
 			p.pending[len(p.pending)-1] = nil
 			p.pending = p.pending[:len(p.pending)-1]
 			break
+		}
+	}
+	p.recycle(pe)
+}
+
+// recycle releases pe's holds on the input batches its records came from
+// (emit has attached them to the batch carrying the event; save has made
+// the records durable) and keeps pe for reuse. The caller takes pe out of
+// p.pending.
+func (p *Processor) recycle(pe *pending) {
+	for _, hd := range pe.holds {
+		if hd.refs--; hd.refs == 0 {
+			hd.batch.Done()
 		}
 	}
 	clear(pe.hs)
@@ -471,17 +481,7 @@ func (p *Processor) save() error {
 	}
 	n := len(p.pending)
 	for _, pe := range p.pending {
-		for _, hd := range pe.holds {
-			if hd.refs--; hd.refs == 0 {
-				hd.batch.Done()
-			}
-		}
-		clear(pe.hs)
-		pe.hs = pe.hs[:0]
-		clear(pe.holds)
-		pe.holds = pe.holds[:0]
-		pe.live, pe.lastHld = false, nil
-		p.free = append(p.free, pe)
+		p.recycle(pe)
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
