@@ -86,6 +86,7 @@ func NewMetrics() *Metrics {
 type componentMetrics struct {
 	received, sent prometheus.Counter
 	queueEvents    prometheus.Gauge
+	queueBatches   prometheus.Gauge
 	labels         []string
 	m              *Metrics
 }
@@ -93,12 +94,26 @@ type componentMetrics struct {
 func (m *Metrics) component(id, kind, typ string) *componentMetrics {
 	l := []string{id, kind, typ}
 	return &componentMetrics{
-		received:    m.received.WithLabelValues(l...),
-		sent:        m.sent.WithLabelValues(l...),
-		queueEvents: m.queueEvents.WithLabelValues(l...),
-		labels:      l,
-		m:           m,
+		received:     m.received.WithLabelValues(l...),
+		sent:         m.sent.WithLabelValues(l...),
+		queueEvents:  m.queueEvents.WithLabelValues(l...),
+		queueBatches: m.queueDepth.WithLabelValues(l...),
+		labels:       l,
+		m:            m,
 	}
+}
+
+// enqueued and dequeued keep the queue gauges current: n events moved, and
+// the queue now holds depth batches.
+func (c *componentMetrics) enqueued(n, depth int) {
+	c.queueEvents.Add(float64(n))
+	c.queueBatches.Set(float64(depth))
+}
+
+func (c *componentMetrics) dequeued(n, depth int) {
+	c.queueEvents.Sub(float64(n))
+	c.queueBatches.Set(float64(depth))
+	c.received.Add(float64(n))
 }
 
 func (c *componentMetrics) discard(reason string, n int) {

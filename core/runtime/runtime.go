@@ -382,8 +382,7 @@ func (e *emitter) Emit(ctx context.Context, b *sdk.Batch) error {
 		}
 		select {
 		case c.queue <- out:
-			c.metrics.queueEvents.Add(float64(n))
-			e.p.opts.Metrics.queueDepth.WithLabelValues(c.metrics.labels...).Set(float64(len(c.queue)))
+			c.metrics.enqueued(n, len(c.queue))
 		case <-ctx.Done():
 			if out != b {
 				out.Done()
@@ -476,8 +475,7 @@ func (p *Pipeline) runProcessor(n *node) {
 				return
 			}
 			cnt := len(b.Events)
-			n.metrics.queueEvents.Sub(float64(cnt))
-			n.metrics.received.Add(float64(cnt))
+			n.metrics.dequeued(cnt, len(n.queue))
 			if err := safeCall(func() error { return proc.Process(p.hardCtx, b, out) }); err != nil {
 				if p.hardCtx.Err() != nil {
 					return
@@ -507,8 +505,7 @@ func (p *Pipeline) runOutput(n *node) {
 				return
 			}
 			cnt := len(b.Events)
-			n.metrics.queueEvents.Sub(float64(cnt))
-			n.metrics.received.Add(float64(cnt))
+			n.metrics.dequeued(cnt, len(n.queue))
 			p.deliver(n, o, b)
 		case <-p.hardCtx.Done():
 			return

@@ -231,6 +231,16 @@ func TestLinearPipelineDeliversAndAcksEverything(t *testing.T) {
 	if got := counterValue(t, h.metrics, "received", out); got != 500 {
 		t.Errorf("output received metric = %v, want 500", got)
 	}
+	// Everything was taken off the queues: the gauges say so.
+	for _, id := range []string{pr, out} {
+		l := []string{id, kindOf(id), "test"}
+		if got := testutil.ToFloat64(h.metrics.queueDepth.WithLabelValues(l...)); got != 0 {
+			t.Errorf("%s queue_batches = %v after the drain, want 0", id, got)
+		}
+		if got := testutil.ToFloat64(h.metrics.queueEvents.WithLabelValues(l...)); got != 0 {
+			t.Errorf("%s queue_events = %v after the drain, want 0", id, got)
+		}
+	}
 }
 
 func TestFanOutAcksOnlyAfterEveryConsumer(t *testing.T) {
