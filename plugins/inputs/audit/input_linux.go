@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -63,10 +62,7 @@ type Input struct {
 	savedSeq   uint32
 
 	emitq   chan *sdk.Batch
-	dropped struct {
-		sync.Mutex
-		batches, records int
-	}
+	dropped struct{ batches, records int } // dropped by when_full = "drop", not yet reported
 }
 
 func newInput(cfg *sdk.Config, env sdk.Env) (any, error) {
@@ -256,7 +252,7 @@ func (in *Input) read(ctx context.Context) error {
 	nextStatus := time.Now().Add(in.cfg.statusInterval)
 	for {
 		if ctx.Err() != nil {
-			in.flush(time.Now(), true)
+			in.flush(ctx, time.Now(), true)
 			return nil
 		}
 		now := time.Now()
@@ -273,7 +269,7 @@ func (in *Input) read(ctx context.Context) error {
 			return fmt.Errorf("audit: wait for records: %w", err)
 		}
 		if ready {
-			if err := in.drain(time.Now()); err != nil {
+			if err := in.drain(ctx, time.Now()); err != nil {
 				return err
 			}
 			// Let records gather before the next read: under load this
@@ -293,19 +289,19 @@ func (in *Input) read(ctx context.Context) error {
 			in.driftAt = time.Time{}
 			in.checkDrift(now)
 		}
-		in.flush(now, false)
+		in.flush(ctx, now, false)
 	}
 }
 
 // drain reads every record waiting on the socket, emitting full batches.
-func (in *Input) drain(now time.Time) error {
+func (in *Input) drain(ctx context.Context, now time.Time) error {
 	for {
 		m, err := in.sock.recv()
 		switch {
 		case err == nil:
 			in.handle(m, now)
 			if in.batch != nil && len(in.batch.Events) >= in.env.Batch.MaxEvents {
-				in.flush(now, true)
+				in.flush(ctx, now, true)
 			}
 		case errors.Is(err, unix.EAGAIN):
 			return nil
@@ -431,7 +427,7 @@ func (in *Input) report(ev sdk.Event, now time.Time) { in.add(ev, now) }
 // flush hands the batch on when it is full, old enough, or force is set.
 // With when_full = "drop", a batch the pipeline cannot take right now is
 // dropped and reported; otherwise the loop waits (backpressure).
-func (in *Input) flush(now time.Time, force bool) {
+func (in *Input) flush(ctx context.Context, now time.Time, force bool) {
 	in.reportDrops(now)
 	if in.batch == nil {
 		return
@@ -442,16 +438,19 @@ func (in *Input) flush(now time.Time, force bool) {
 	b := in.batch
 	in.batch = nil
 	if !in.cfg.dropWhenFull {
-		in.emitq <- b
+		select {
+		case in.emitq <- b:
+		case <-ctx.Done():
+			// Stopping while the pipeline is full: the emitting goroutine
+			// is gone, and this batch cannot be delivered.
+		}
 		return
 	}
 	select {
 	case in.emitq <- b:
 	default:
-		in.dropped.Lock()
 		in.dropped.batches++
 		in.dropped.records += countRecords(b)
-		in.dropped.Unlock()
 		// Loss reports in the dropped batch must not be lost with it.
 		for _, ev := range b.Events {
 			if ev.Fields.Has(sdk.FieldEventKind) {
@@ -472,10 +471,8 @@ func countRecords(b *sdk.Batch) int {
 }
 
 func (in *Input) reportDrops(now time.Time) {
-	in.dropped.Lock()
 	batches, records := in.dropped.batches, in.dropped.records
 	in.dropped.batches, in.dropped.records = 0, 0
-	in.dropped.Unlock()
 	if records == 0 {
 		return
 	}

@@ -574,3 +574,22 @@ func TestLiveRestoresAcrossACrash(t *testing.T) {
 		t.Error("the saved state was not cleared after a clean restore")
 	}
 }
+
+// Stopping while the pipeline is stuck (backpressure, when_full = "block")
+// must not hang: the stop wins over the blocked hand-off.
+func TestLiveStopsWhileThePipelineIsStuck(t *testing.T) {
+	audittest.Lock(t)
+	g := newGate() // never opened
+	l := startLive(t, map[string]any{"rules": []string{execRule}, "batch_max_events": 1}, g)
+	for i := 0; i < 100; i++ {
+		exec.Command("/bin/true").Run()
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { l.stop(t); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the input did not stop while its pipeline was stuck")
+	}
+}
