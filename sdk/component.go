@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -136,3 +137,41 @@ func IsPermanent(err error) bool {
 	var c *classified
 	return errors.As(err, &c) && c.permanent
 }
+
+// Rejection names one event of a batch that the destination refused for
+// good, such as a document Elasticsearch cannot map or a message larger than
+// the Kafka broker accepts.
+type Rejection struct {
+	Index  int    // into Batch.Events
+	Reason string // the destination's own words, for the dead letter
+}
+
+// PartialError is what Output.Write returns when it delivered some events of
+// a batch but not all: the core writes the events named in Retry again after
+// a backoff, hands the Rejected ones to the output's dead letter (or counts
+// them as discarded when it has none), and treats every other event as
+// delivered. Indexes are into the Events of the batch Write was given.
+type PartialError struct {
+	Retry    []int       // transient failures (throttled, unavailable), ascending
+	Rejected []Rejection // refused for good
+	Err      error       // why the retries are needed; nil when there are none
+}
+
+func (e *PartialError) Error() string {
+	msg := fmt.Sprintf("%d events to retry, %d rejected", len(e.Retry), len(e.Rejected))
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	} else if len(e.Rejected) > 0 {
+		msg += ": " + e.Rejected[0].Reason
+	}
+	return msg
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// ConnectionChecker is an optional Plugin hook: `engine validate
+// --check-connections` calls it with the decoded config to reach the
+// component's destination (or source) once, without moving any data. It
+// returns an error that tells an operator what is wrong (address refused,
+// authentication failed, TLS mismatch).
+type ConnectionChecker func(ctx context.Context, cfg *Config) error

@@ -39,6 +39,9 @@ type Plugin struct {
 	// New builds the component: an Input, Processor or Output according to
 	// Kind. Errors that concern one option should be OptionError.
 	New func(cfg *Config, env Env) (any, error)
+	// CheckConnection, if set, reaches the component's destination or
+	// source once for `engine validate --check-connections`.
+	CheckConnection ConnectionChecker
 }
 
 // ID returns "kind.type", such as "input.logfile".
