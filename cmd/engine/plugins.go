@@ -14,7 +14,9 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/spf13/cobra"
 
+	"github.com/engine-audit/engine/core/buffer"
 	"github.com/engine-audit/engine/core/config"
+	"github.com/engine-audit/engine/core/deadletter"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -191,6 +193,9 @@ func writePluginDoc(w io.Writer, p *sdk.Plugin) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, m := range metaOptions(p.Kind) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t\t%s\n", m.Name, metaTypeName(m), requiredOrDefault(m), m.Doc)
+		if len(m.Options) > 0 {
+			writeOptionRows(tw, m.Options, "    ")
+		}
 	}
 	tw.Flush()
 
@@ -281,10 +286,17 @@ func metaOptions(kind sdk.ComponentKind) []sdk.Option {
 			{Name: config.MetaBatchMaxAge, Type: sdk.TypeDuration, Default: sdk.DefaultBatchPolicy.MaxAge, Doc: "Emit a non-empty batch at most this long after its first event."},
 		}
 	}
-	return []sdk.Option{
+	meta := []sdk.Option{
 		{Name: config.MetaInputs, Type: sdk.TypeStringList, Required: true, Doc: "The inputs and processors whose events this consumes, as references: [input.TYPE.NAME, processor.TYPE.NAME]."},
 		{Name: config.MetaQueueSize, Type: sdk.TypeInt, Default: int64(config.DefaultQueueSize), Doc: "Capacity, in batches, of the queue in front of this component."},
 	}
+	if kind == sdk.KindOutput {
+		meta = append(meta,
+			sdk.Option{Name: config.MetaBuffer, Type: sdk.TypeBlock, Options: buffer.Options, Doc: "What the output has not delivered yet: in memory (default) or on disk, and what to do when it is full."},
+			sdk.Option{Name: config.MetaDeadLetter, Type: sdk.TypeBlock, Options: deadletter.Options, Doc: "A file for the events the destination refused for good, each with the reason. Without it they are counted as discarded and logged."},
+		)
+	}
+	return meta
 }
 
 // metaTypeName names the type of a meta-argument: inputs holds references,

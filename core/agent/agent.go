@@ -18,7 +18,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/engine-audit/engine/core/buffer"
 	"github.com/engine-audit/engine/core/config"
+	"github.com/engine-audit/engine/core/deadletter"
 	"github.com/engine-audit/engine/core/runtime"
 	"github.com/engine-audit/engine/core/state"
 	"github.com/engine-audit/engine/sdk"
@@ -150,6 +152,7 @@ func (a *Agent) build(p *config.Pipeline) (*runtime.Pipeline, error) {
 		specs = append(specs, runtime.ComponentSpec{
 			ID: c.ID, Kind: c.Kind, Type: c.Type, Plugin: c.Plugin, Config: c.Config,
 			Inputs: c.Inputs, Batch: c.Batch, QueueSize: c.QueueSize,
+			Buffer: buffer.ConfigFrom(c.Buffer, c.QueueSize), DeadLetter: deadletter.ConfigFrom(c.DeadLetter),
 		})
 		ids[c.ID] = true
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/engine-audit/engine/core/buffer"
+	"github.com/engine-audit/engine/core/deadletter"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -23,10 +25,18 @@ const (
 	MetaQueueSize      = "queue_size"       // processors and outputs: queue capacity in batches
 	MetaBatchMaxEvents = "batch_max_events" // inputs: events per batch
 	MetaBatchMaxAge    = "batch_max_age"    // inputs: age of a batch before it is emitted
+	MetaBuffer         = "buffer"           // outputs: block, the buffer in front of the output
+	MetaDeadLetter     = "dead_letter"      // outputs: block, where refused events go
 )
 
-// MetaArguments lists every meta-argument.
-var MetaArguments = []string{MetaInputs, MetaQueueSize, MetaBatchMaxEvents, MetaBatchMaxAge}
+// MetaArguments lists every meta-argument and meta-block.
+var MetaArguments = []string{MetaInputs, MetaQueueSize, MetaBatchMaxEvents, MetaBatchMaxAge, MetaBuffer, MetaDeadLetter}
+
+// metaBlocks are the core's blocks in output bodies, with their schemas.
+var metaBlocks = map[string][]sdk.Option{
+	MetaBuffer:     buffer.Options,
+	MetaDeadLetter: deadletter.Options,
+}
 
 // metaArguments returns the meta-arguments valid for a kind.
 func metaArguments(kind sdk.ComponentKind) []string {
@@ -36,7 +46,7 @@ func metaArguments(kind sdk.ComponentKind) []string {
 	return []string{MetaInputs, MetaQueueSize}
 }
 
-var allMeta = map[string]bool{MetaInputs: true, MetaQueueSize: true, MetaBatchMaxEvents: true, MetaBatchMaxAge: true}
+var allMeta = map[string]bool{MetaInputs: true, MetaQueueSize: true, MetaBatchMaxEvents: true, MetaBatchMaxAge: true, MetaBuffer: true, MetaDeadLetter: true}
 
 func (l *loader) decodeComponent(cd *componentDecl) {
 	c := cd.c
@@ -200,6 +210,58 @@ func (l *loader) decodeMeta(cd *componentDecl) {
 					c.Batch.MaxAge = d
 				}
 			}
+		}
+	}
+	l.decodeMetaBlocks(cd)
+}
+
+// decodeMetaBlocks reads an output's buffer and dead_letter blocks.
+func (l *loader) decodeMetaBlocks(cd *componentDecl) {
+	c := cd.c
+	seen := map[string]*hclsyntax.Block{}
+	for _, blk := range cd.body.Blocks {
+		schema, ok := metaBlocks[blk.Type]
+		if !ok {
+			continue
+		}
+		if c.Kind != sdk.KindOutput {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("%s is not valid in %s block", blk.Type, withArticle(c.Kind)),
+				Detail:   fmt.Sprintf("A %s block belongs to an output: it holds what that output has not delivered yet, or what its destination refused. Move it into the output blocks that need it.", blk.Type),
+				Subject:  blk.TypeRange.Ptr(),
+			})
+			continue
+		}
+		if first, dup := seen[blk.Type]; dup {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate " + blk.Type + " block",
+				Detail:   fmt.Sprintf("An output takes at most one %s block, and one is already written at %s. Merge the two.", blk.Type, at(first.DefRange())),
+				Subject:  blk.TypeRange.Ptr(),
+			})
+			continue
+		}
+		seen[blk.Type] = blk
+		if len(blk.Labels) > 0 {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unexpected block label",
+				Detail:   fmt.Sprintf("%s blocks take no labels: write %s { ... }.", blk.Type, blk.Type),
+				Subject:  blk.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
+		dec := &bodyDecoder{l: l, file: cd.file, owner: fmt.Sprintf("%s %q", c.Kind, c.Type), pluginID: string(c.Kind) + "." + c.Type, ranges: map[string]hcl.Range{}}
+		cfg := dec.decode(blk.Body, schema, blk.Type+".", nil, blk.DefRange())
+		if dec.errors > 0 {
+			continue
+		}
+		switch blk.Type {
+		case MetaBuffer:
+			c.Buffer = cfg
+		case MetaDeadLetter:
+			c.DeadLetter = cfg
 		}
 	}
 }

@@ -87,6 +87,10 @@ type Component struct {
 	// QueueSize is the capacity, in batches, of the queue in front of a
 	// processor or output.
 	QueueSize int
+	// Buffer and DeadLetter are an output's buffer and dead_letter blocks,
+	// decoded against buffer.Options and deadletter.Options; nil when not
+	// written.
+	Buffer, DeadLetter *sdk.Config
 	// DeclRange is the block header (`input "logfile" "auditd"`).
 	DeclRange hcl.Range
 }

@@ -116,6 +116,14 @@ func TestInvalidPipelines(t *testing.T) {
 			{errD, "batch_max_events is not valid in an output block", "16:3-16:19", ""},
 			{errD, "Invalid inputs", "20:12-20:34", "written in brackets"},
 		}},
+		{file: "output_blocks", want: []wantDiag{
+			{errD, "buffer is not valid in a processor block", "6:3-6:9", "belongs to an output"},
+			{errD, "Value not allowed", "11:17-11:22", `Did you mean "disk"?`},
+			{errD, "Value not allowed", "13:17-13:30", `"block" and "drop_newest"`},
+			{errD, `Missing required option "path"`, "15:3-15:14", "The dead_letter block of"},
+			{errD, "Unsupported argument", "16:5-16:9", `Did you mean "path"?`},
+			{errD, "Duplicate buffer block", "18:3-18:9", "output_blocks.hcl:10:3"},
+		}},
 		{file: "cycle", want: []wantDiag{
 			{errD, "Cycle in the pipeline graph", "10:13-10:39",
 				"processor.cfgtest_noop.one → processor.cfgtest_noop.two → processor.cfgtest_noop.three → processor.cfgtest_noop.one"},

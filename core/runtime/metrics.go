@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/engine-audit/engine/core/buffer"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -22,6 +23,7 @@ type Metrics struct {
 	queueEvents *prometheus.GaugeVec
 	queueCap    *prometheus.GaugeVec
 	queueDepth  *prometheus.GaugeVec
+	bufferBytes *prometheus.GaugeVec
 	Reloads     *prometheus.CounterVec
 
 	customMu sync.Mutex
@@ -71,12 +73,16 @@ func NewMetrics() *Metrics {
 			Name: "engine_component_queue_capacity_batches",
 			Help: "Capacity of a component's input queue, in batches.",
 		}, componentLabels),
+		bufferBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "engine_component_buffer_bytes",
+			Help: "Bytes an output's buffer holds that are not delivered yet (on disk for disk buffers; an estimate for memory buffers with max_size).",
+		}, componentLabels),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "engine_pipeline_reloads_total",
 			Help: "Pipeline reloads (SIGHUP), by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.received, m.sent, m.discarded, m.errors, m.queueEvents, m.queueDepth, m.queueCap, m.Reloads,
+	reg.MustRegister(m.received, m.sent, m.discarded, m.errors, m.queueEvents, m.queueDepth, m.queueCap, m.bufferBytes, m.Reloads,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -87,6 +93,7 @@ type componentMetrics struct {
 	received, sent prometheus.Counter
 	queueEvents    prometheus.Gauge
 	queueBatches   prometheus.Gauge
+	bufferBytes    prometheus.Gauge
 	labels         []string
 	m              *Metrics
 }
@@ -98,6 +105,7 @@ func (m *Metrics) component(id, kind, typ string) *componentMetrics {
 		sent:         m.sent.WithLabelValues(l...),
 		queueEvents:  m.queueEvents.WithLabelValues(l...),
 		queueBatches: m.queueDepth.WithLabelValues(l...),
+		bufferBytes:  m.bufferBytes.WithLabelValues(l...),
 		labels:       l,
 		m:            m,
 	}
@@ -114,6 +122,13 @@ func (c *componentMetrics) dequeued(n, depth int) {
 	c.queueEvents.Sub(float64(n))
 	c.queueBatches.Set(float64(depth))
 	c.received.Add(float64(n))
+}
+
+// buffered sets an output's queue gauges from its buffer.
+func (c *componentMetrics) buffered(s buffer.Stats) {
+	c.queueEvents.Set(float64(s.Events))
+	c.queueBatches.Set(float64(s.Batches))
+	c.bufferBytes.Set(float64(s.Bytes))
 }
 
 func (c *componentMetrics) discard(reason string, n int) {
@@ -134,6 +149,7 @@ func (c *componentMetrics) forget() {
 	c.m.queueEvents.DeletePartialMatch(p)
 	c.m.queueDepth.DeletePartialMatch(p)
 	c.m.queueCap.DeletePartialMatch(p)
+	c.m.bufferBytes.DeletePartialMatch(p)
 	c.m.customMu.Lock()
 	defer c.m.customMu.Unlock()
 	for _, v := range c.m.custom {

@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/engine-audit/engine/core/buffer"
+	"github.com/engine-audit/engine/core/deadletter"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -28,6 +31,12 @@ type ComponentSpec struct {
 	Inputs    []string        // IDs of upstream components (processors, outputs)
 	Batch     sdk.BatchPolicy // inputs
 	QueueSize int             // processors, outputs: capacity of the input queue in batches
+	// Buffer is an output's buffer (a memory buffer of QueueSize batches
+	// when its Type is empty).
+	Buffer buffer.Config
+	// DeadLetter, if set, receives the events an output's destination
+	// refused for good.
+	DeadLetter *deadletter.Config
 }
 
 // Options are the process-wide services a pipeline uses.
@@ -62,7 +71,8 @@ type Pipeline struct {
 	failOnce    sync.Once
 	failErr     error
 	inputsAlive atomic.Int32
-	stopping    atomic.Bool // Stop was called: processors drain to resume later
+	stopping    atomic.Bool   // Stop was called: processors drain to resume later
+	stopCh      chan struct{} // closed when Stop is called
 	startOnce   sync.Once
 	stopOnce    sync.Once
 }
@@ -72,7 +82,9 @@ type node struct {
 	component any
 	log       *slog.Logger
 	metrics   *componentMetrics
-	queue     chan *sdk.Batch // input queue (processors, outputs)
+	queue     chan *sdk.Batch // input queue (processors)
+	buf       buffer.Queue    // input buffer (outputs)
+	dead      *deadletter.Writer
 	consumers []*node
 	producers atomic.Int32 // upstream nodes still running
 	state     atomic.Value // string: "starting", "running", "retrying", "failed", "stopped"
@@ -95,7 +107,7 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 30 * time.Second
 	}
-	p := &Pipeline{opts: opts, log: opts.Logger, byID: map[string]*node{}, done: make(chan struct{}), failed: make(chan struct{})}
+	p := &Pipeline{opts: opts, log: opts.Logger, byID: map[string]*node{}, done: make(chan struct{}), failed: make(chan struct{}), stopCh: make(chan struct{})}
 	for _, s := range specs {
 		if _, dup := p.byID[s.ID]; dup {
 			return nil, fmt.Errorf("component %s is defined twice", s.ID)
@@ -109,7 +121,9 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 			if size <= 0 {
 				size = 4
 			}
-			n.queue = make(chan *sdk.Batch, size)
+			if s.Kind == sdk.KindProcessor {
+				n.queue = make(chan *sdk.Batch, size)
+			}
 			opts.Metrics.queueCap.WithLabelValues(n.metrics.labels...).Set(float64(size))
 		}
 		p.nodes = append(p.nodes, n)
@@ -156,6 +170,12 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 		if opts.State != nil {
 			env.State = opts.State(n.spec.ID)
 		}
+		if n.spec.Kind == sdk.KindOutput {
+			if err := p.openOutputStores(n, env.DataDir); err != nil {
+				p.closeComponents(context.Background())
+				return nil, fmt.Errorf("%s: %w", n.spec.ID, err)
+			}
+		}
 		c, err := n.spec.Plugin.New(n.spec.Config, env)
 		if err == nil {
 			err = checkImplements(n.spec.Kind, c)
@@ -167,6 +187,38 @@ func Build(specs []ComponentSpec, opts Options) (*Pipeline, error) {
 		n.component = c
 	}
 	return p, nil
+}
+
+// openOutputStores opens an output's buffer and dead letter.
+func (p *Pipeline) openOutputStores(n *node, dataDir string) error {
+	cfg := n.spec.Buffer
+	if cfg.Type == "" {
+		cfg.Type = buffer.TypeMemory
+	}
+	if cfg.MaxBatches <= 0 {
+		cfg.MaxBatches = max(n.spec.QueueSize, 1)
+		if n.spec.QueueSize <= 0 {
+			cfg.MaxBatches = 4
+		}
+	}
+	buf, err := buffer.Open(cfg, buffer.Env{
+		Component: n.spec.ID,
+		Dir:       filepath.Join(dataDir, "buffer"),
+		OnDrop:    func(events int) { n.metrics.discard("buffer_full", events) },
+	})
+	if err != nil {
+		return err
+	}
+	n.buf = buf
+	n.metrics.buffered(buf.Stats())
+	if n.spec.DeadLetter != nil {
+		w, err := deadletter.Open(*n.spec.DeadLetter, n.spec.ID)
+		if err != nil {
+			return err
+		}
+		n.dead = w
+	}
+	return nil
 }
 
 func checkImplements(kind sdk.ComponentKind, c any) error {
@@ -278,6 +330,7 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() {
 		p.Start() // a pipeline that never started still closes cleanly
 		p.stopping.Store(true)
+		close(p.stopCh)
 		p.stopInputs()
 		select {
 		case <-p.done:
@@ -307,7 +360,11 @@ func (p *Pipeline) closeComponents(ctx context.Context) error {
 	var errs []error
 	for _, kind := range []sdk.ComponentKind{sdk.KindOutput, sdk.KindProcessor, sdk.KindInput} {
 		for _, n := range p.nodes {
-			if n.spec.Kind != kind || n.component == nil {
+			if n.spec.Kind != kind {
+				continue
+			}
+			if n.component == nil {
+				n.closeStores() // built before a later component failed
 				continue
 			}
 			if c, ok := n.component.(sdk.Closer); ok {
@@ -316,8 +373,26 @@ func (p *Pipeline) closeComponents(ctx context.Context) error {
 					errs = append(errs, fmt.Errorf("%s: %w", n.spec.ID, err))
 				}
 			}
+			if err := n.closeStores(); err != nil {
+				n.log.Error("closing the buffer failed", "error", err)
+				errs = append(errs, fmt.Errorf("%s: %w", n.spec.ID, err))
+			}
 			n.state.Store("stopped")
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeStores closes an output's buffer and dead letter, once.
+func (n *node) closeStores() error {
+	var errs []error
+	if n.buf != nil {
+		errs = append(errs, n.buf.Close())
+		n.buf = nil
+	}
+	if n.dead != nil {
+		errs = append(errs, n.dead.Close())
+		n.dead = nil
 	}
 	return errors.Join(errs...)
 }
@@ -331,6 +406,14 @@ func (p *Pipeline) Health() map[string]ComponentHealth {
 			h.QueueBatches = len(n.queue)
 			h.QueueCapacity = cap(n.queue)
 		}
+		if buf := n.buf; buf != nil {
+			st := buf.Stats()
+			h.QueueBatches = int(st.Batches)
+			h.QueueCapacity = n.spec.QueueSize
+			h.Buffer = n.spec.Buffer.Type
+			h.BufferEvents = st.Events
+			h.BufferBytes = st.Bytes
+		}
 		out[n.spec.ID] = h
 	}
 	return out
@@ -342,6 +425,9 @@ type ComponentHealth struct {
 	LastError     string `json:"last_error,omitempty"`
 	QueueBatches  int    `json:"queue_batches,omitempty"`
 	QueueCapacity int    `json:"queue_capacity,omitempty"`
+	Buffer        string `json:"buffer,omitempty"` // outputs: "memory" or "disk"
+	BufferEvents  int64  `json:"buffer_events,omitempty"`
+	BufferBytes   int64  `json:"buffer_bytes,omitempty"`
 }
 
 // Healthy reports whether every component is running (or retrying a
@@ -380,6 +466,16 @@ func (e *emitter) Emit(ctx context.Context, b *sdk.Batch) error {
 		if i < len(consumers)-1 {
 			out = b.Clone()
 		}
+		if c.buf != nil {
+			if err := c.buf.Push(ctx, e.ctx.Done(), out); err != nil {
+				if out != b {
+					out.Done()
+				}
+				return err
+			}
+			c.metrics.buffered(c.buf.Stats())
+			continue
+		}
 		select {
 		case c.queue <- out:
 			c.metrics.enqueued(n, len(c.queue))
@@ -403,7 +499,11 @@ func (e *emitter) Emit(ctx context.Context, b *sdk.Batch) error {
 func (p *Pipeline) finish(n *node) {
 	for _, c := range n.consumers {
 		if c.producers.Add(-1) == 0 {
-			close(c.queue)
+			if c.buf != nil {
+				c.buf.CloseInput(!p.stopping.Load())
+			} else {
+				close(c.queue)
+			}
 		}
 	}
 }
@@ -498,35 +598,36 @@ func (p *Pipeline) runProcessor(n *node) {
 func (p *Pipeline) runOutput(n *node) {
 	defer p.wg.Done()
 	o := n.component.(sdk.Output)
+	buf := n.buf
 	for {
-		select {
-		case b, ok := <-n.queue:
-			if !ok {
-				return
-			}
-			cnt := len(b.Events)
-			n.metrics.dequeued(cnt, len(n.queue))
-			p.deliver(n, o, b)
-		case <-p.hardCtx.Done():
+		b, ok := buf.Pop(p.hardCtx)
+		if !ok {
 			return
 		}
+		n.metrics.received.Add(float64(len(b.Events)))
+		n.metrics.buffered(buf.Stats())
+		p.deliver(n, o, b)
+		n.metrics.buffered(buf.Stats())
 	}
 }
 
 // deliver writes a batch, retrying transient errors with exponential backoff
-// until it succeeds, fails permanently, or the drain deadline passes.
+// until it succeeds, fails permanently, or the drain deadline passes. Events
+// the destination refused for good go to the dead letter. With a disk
+// buffer, a stop abandons the retries at once: the batch stays on disk and
+// is delivered by the next run.
 func (p *Pipeline) deliver(n *node, o sdk.Output, b *sdk.Batch) {
 	backoff := newBackoff(p.opts.RetryMin, p.opts.RetryMax)
-	cnt := len(b.Events)
+	var stop <-chan struct{}
+	if n.spec.Buffer.Durable() {
+		stop = p.stopCh
+	}
 	for attempt := 1; ; attempt++ {
+		cnt := len(b.Events)
 		err := safeCall(func() error { return o.Write(p.hardCtx, b) })
 		if err == nil {
 			n.metrics.sent.Add(float64(cnt))
-			if attempt > 1 {
-				n.log.Info("delivery recovered", "attempts", attempt)
-				n.state.Store("running")
-				n.lastErr.Store("")
-			}
+			p.recovered(n, attempt)
 			b.Done()
 			return
 		}
@@ -536,25 +637,114 @@ func (p *Pipeline) deliver(n *node, o sdk.Output, b *sdk.Batch) {
 			n.metrics.discard("shutdown", cnt)
 			return
 		}
-		n.lastErr.Store(err.Error())
-		if sdk.IsPermanent(err) {
+		var partial *sdk.PartialError
+		switch {
+		case errors.As(err, &partial):
+			retry, rejected := checkPartial(partial, cnt)
+			if len(rejected) > 0 {
+				n.metrics.error("permanent")
+				p.reject(n, b, rejected)
+			}
+			n.metrics.sent.Add(float64(cnt - len(retry) - len(rejected)))
+			if len(retry) == 0 {
+				p.recovered(n, attempt)
+				b.Done()
+				return
+			}
+			keepOnly(b, retry)
+			if partial.Err != nil {
+				err = partial.Err
+			} else {
+				err = fmt.Errorf("%d of %d events not delivered", len(retry), cnt)
+			}
+		case sdk.IsPermanent(err):
+			n.lastErr.Store(err.Error())
 			n.metrics.error("permanent")
-			n.metrics.discard("permanent_error", cnt)
-			n.log.Error("output rejected a batch permanently; its events are dropped", "error", err, "events", cnt)
+			all := make([]sdk.Rejection, cnt)
+			for i := range all {
+				all[i] = sdk.Rejection{Index: i, Reason: err.Error()}
+			}
+			p.reject(n, b, all)
 			b.Done()
 			return
 		}
+		n.lastErr.Store(err.Error())
 		n.metrics.error("retryable")
 		n.state.Store("retrying")
 		wait := backoff.next()
-		n.log.Warn("output write failed; retrying", "error", err, "attempt", attempt, "retry_in", wait)
+		n.log.Warn("output write failed; retrying", "error", err, "events", len(b.Events), "attempt", attempt, "retry_in", wait)
 		select {
 		case <-time.After(wait):
 		case <-p.hardCtx.Done():
-			n.metrics.discard("shutdown", cnt)
+			n.metrics.discard("shutdown", len(b.Events))
+			return
+		case <-stop:
+			// Kept in the disk buffer for the next run.
 			return
 		}
 	}
+}
+
+func (p *Pipeline) recovered(n *node, attempt int) {
+	if attempt > 1 {
+		n.log.Info("delivery recovered", "attempts", attempt)
+		n.state.Store("running")
+		n.lastErr.Store("")
+	}
+}
+
+// reject hands refused events to the output's dead letter, or counts them
+// as discarded when it has none.
+func (p *Pipeline) reject(n *node, b *sdk.Batch, rejected []sdk.Rejection) {
+	if n.dead != nil {
+		entries := make([]deadletter.Entry, len(rejected))
+		for i, r := range rejected {
+			entries[i] = deadletter.Entry{Event: &b.Events[r.Index], Reason: r.Reason}
+		}
+		err := n.dead.Write(entries)
+		if err == nil {
+			n.metrics.discard("dead_letter", len(rejected))
+			n.log.Warn("the destination refused events for good; they are in the dead letter",
+				"events", len(rejected), "reason", rejected[0].Reason, "dead_letter", n.spec.DeadLetter.Path)
+			return
+		}
+		n.log.Error("writing the dead letter failed; the refused events are lost", "error", err, "events", len(rejected))
+	} else {
+		n.log.Error("the destination refused events for good and they are dropped; add a dead_letter block to the output to keep them",
+			"events", len(rejected), "reason", rejected[0].Reason)
+	}
+	n.metrics.discard("rejected", len(rejected))
+}
+
+// checkPartial validates the indexes an output returned: in range, each
+// event in at most one list, ascending. A faulty plugin's extra or
+// repeated indexes are ignored rather than trusted.
+func checkPartial(pe *sdk.PartialError, n int) (retry []int, rejected []sdk.Rejection) {
+	seen := make(map[int]bool, len(pe.Retry)+len(pe.Rejected))
+	for _, r := range pe.Rejected {
+		if r.Index >= 0 && r.Index < n && !seen[r.Index] {
+			seen[r.Index] = true
+			rejected = append(rejected, r)
+		}
+	}
+	for _, i := range pe.Retry {
+		if i >= 0 && i < n && !seen[i] {
+			seen[i] = true
+			retry = append(retry, i)
+		}
+	}
+	slices.Sort(retry)
+	slices.SortFunc(rejected, func(a, b sdk.Rejection) int { return a.Index - b.Index })
+	return retry, rejected
+}
+
+// keepOnly keeps the events at the given ascending indexes.
+func keepOnly(b *sdk.Batch, idx []int) {
+	for j, i := range idx {
+		b.Events[j] = b.Events[i]
+	}
+	clear(b.Events[len(idx):])
+	b.Events = b.Events[:len(idx)]
 }
 
 // safeCall runs fn and turns a panic into an error, so that one faulty

@@ -358,7 +358,7 @@ func TestPermanentErrorsDropAndCount(t *testing.T) {
 	if acked.Load() != 10 {
 		t.Fatalf("acked %d, want 10: a permanent rejection still completes the input's receipt", acked.Load())
 	}
-	if got := testutil.ToFloat64(h.metrics.discarded.WithLabelValues(out, "output", "test", "permanent_error")); got != 10 {
+	if got := testutil.ToFloat64(h.metrics.discarded.WithLabelValues(out, "output", "test", "rejected")); got != 10 {
 		t.Fatalf("discarded metric = %v, want 10", got)
 	}
 }
