@@ -491,7 +491,10 @@ func TestPlugins(t *testing.T) {
 	t.Run("type of two kinds", func(t *testing.T) {
 		r := cliRun(t, "", "plugins", "clitest_dual")
 		if r.code != 0 || !strings.Contains(r.stdout, `input "clitest_dual"`) || !strings.Contains(r.stdout, `output "clitest_dual"`) ||
-			!strings.Contains(r.stdout, "inputs      list(reference)  required") {
+			!regexp.MustCompile(`(?m)^  inputs +list\(reference\) +required`).MatchString(r.stdout) ||
+			!regexp.MustCompile(`(?m)^  buffer +block +- `).MatchString(r.stdout) ||
+			!regexp.MustCompile(`(?m)^    when_full +string +"block" +block, drop_newest `).MatchString(r.stdout) ||
+			!regexp.MustCompile(`(?m)^  dead_letter +block +- `).MatchString(r.stdout) {
 			t.Errorf("code %d:\n%s", r.code, r.stdout)
 		}
 	})

@@ -46,7 +46,16 @@ func metaArguments(kind sdk.ComponentKind) []string {
 	return []string{MetaInputs, MetaQueueSize}
 }
 
-var allMeta = map[string]bool{MetaInputs: true, MetaQueueSize: true, MetaBatchMaxEvents: true, MetaBatchMaxAge: true, MetaBuffer: true, MetaDeadLetter: true}
+// reservedNames are the names the core reads in a block of the kind: its
+// meta-arguments, plus the meta-blocks on processors and outputs (an input
+// plugin may have an option called buffer).
+func reservedNames(kind sdk.ComponentKind) map[string]bool {
+	names := map[string]bool{MetaInputs: true, MetaQueueSize: true, MetaBatchMaxEvents: true, MetaBatchMaxAge: true}
+	if kind != sdk.KindInput {
+		names[MetaBuffer], names[MetaDeadLetter] = true, true
+	}
+	return names
+}
 
 func (l *loader) decodeComponent(cd *componentDecl) {
 	c := cd.c
@@ -85,7 +94,7 @@ func (l *loader) decodeComponent(cd *componentDecl) {
 		meta:     metaArguments(c.Kind),
 		ranges:   map[string]hcl.Range{},
 	}
-	c.Config = dec.decode(cd.body, p.Options, "", allMeta, c.DeclRange)
+	c.Config = dec.decode(cd.body, p.Options, "", reservedNames(c.Kind), c.DeclRange)
 	if dec.errors > 0 || p.Validate == nil {
 		return
 	}
@@ -173,7 +182,7 @@ func (l *loader) decodeMeta(cd *componentDecl) {
 		c.QueueSize = DefaultQueueSize
 	}
 	for _, attr := range sortedAttributes(cd.body) {
-		if !allMeta[attr.Name] {
+		if !reservedNames(sdk.KindInput)[attr.Name] {
 			continue
 		}
 		valid := metaArguments(c.Kind)
@@ -218,11 +227,23 @@ func (l *loader) decodeMeta(cd *componentDecl) {
 // decodeMetaBlocks reads an output's buffer and dead_letter blocks.
 func (l *loader) decodeMetaBlocks(cd *componentDecl) {
 	c := cd.c
+	if c.Kind != sdk.KindInput {
+		for _, attr := range sortedAttributes(cd.body) {
+			if _, ok := metaBlocks[attr.Name]; ok {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Block written as an argument",
+					Detail:   fmt.Sprintf("%s is a block: write it as %s { ... }, without an equals sign.", attr.Name, attr.Name),
+					Subject:  attr.NameRange.Ptr(),
+				})
+			}
+		}
+	}
 	seen := map[string]*hclsyntax.Block{}
 	for _, blk := range cd.body.Blocks {
 		schema, ok := metaBlocks[blk.Type]
-		if !ok {
-			continue
+		if !ok || c.Kind == sdk.KindInput {
+			continue // an input's blocks are its plugin's
 		}
 		if c.Kind != sdk.KindOutput {
 			l.diags = append(l.diags, &hcl.Diagnostic{

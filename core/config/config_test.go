@@ -123,6 +123,7 @@ func TestInvalidPipelines(t *testing.T) {
 			{errD, `Missing required option "path"`, "15:3-15:14", "The dead_letter block of"},
 			{errD, "Unsupported argument", "16:5-16:9", `Did you mean "path"?`},
 			{errD, "Duplicate buffer block", "18:3-18:9", "output_blocks.hcl:10:3"},
+			{errD, "Block written as an argument", "19:3-19:14", "write it as dead_letter { ... }"},
 		}},
 		{file: "cycle", want: []wantDiag{
 			{errD, "Cycle in the pipeline graph", "10:13-10:39",

@@ -16,10 +16,10 @@ import (
 // to decode a block against a schema that fails this check; plugin tests
 // can call it directly.
 func CheckPlugin(p *sdk.Plugin) error {
-	return checkOptions(p.Options, "", true)
+	return checkOptions(p.Options, "", reservedNames(p.Kind))
 }
 
-func checkOptions(opts []sdk.Option, prefix string, top bool) error {
+func checkOptions(opts []sdk.Option, prefix string, reserved map[string]bool) error {
 	seen := map[string]bool{}
 	for _, o := range opts {
 		name := prefix + o.Name
@@ -30,7 +30,7 @@ func checkOptions(opts []sdk.Option, prefix string, top bool) error {
 			return fmt.Errorf("option %q is declared twice", name)
 		}
 		seen[o.Name] = true
-		if top && slices.Contains(MetaArguments, o.Name) {
+		if reserved[o.Name] {
 			return fmt.Errorf("option %q: the name is reserved for the core's meta-argument", name)
 		}
 		if _, known := sdkTypeGo[o.Type]; !known {
@@ -47,7 +47,7 @@ func checkOptions(opts []sdk.Option, prefix string, top bool) error {
 			if len(o.Enum) > 0 || o.Format != sdk.FormatNone {
 				return fmt.Errorf("option %q is a block and cannot have Enum or Format", name)
 			}
-			if err := checkOptions(o.Options, name+".", false); err != nil {
+			if err := checkOptions(o.Options, name+".", nil); err != nil {
 				return err
 			}
 			continue

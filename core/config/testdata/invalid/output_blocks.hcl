@@ -16,4 +16,5 @@ output "cfgtest_sink" "s" {
     paht = "/tmp/dead.ndjson"
   }
   buffer {}
+  dead_letter = { path = "/tmp/d" }
 }
