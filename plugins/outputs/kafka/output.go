@@ -1,0 +1,502 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+
+	"github.com/engine-audit/engine/sdk"
+)
+
+// Output is the kafka output. Write and Close are never called concurrently
+// (the core's contract); the producer's results come back on a goroutine of
+// their own (collect).
+type Output struct {
+	cfg     config
+	sc      *sarama.Config
+	log     *slog.Logger
+	metrics metrics
+
+	// connecting carries the result of the connection attempt in flight;
+	// nil when none is.
+	connecting chan connectResult
+	producer   sarama.AsyncProducer
+	collected  chan struct{} // closed once collect has seen the producer's channels close
+	closed     bool
+
+	spare  *writeState       // buffers of the last write that completed, for reuse
+	topics map[string]string // rendered topic names, so that each is allocated once
+	name   []byte            // scratch for rendering a topic
+}
+
+type connectResult struct {
+	producer sarama.AsyncProducer
+	err      error
+}
+
+func newOutput(cfg *sdk.Config, env sdk.Env) (any, error) {
+	c, _, err := parseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := c.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var m sdk.Metrics = sdk.NopMetrics{}
+	if env.Metrics != nil {
+		m = env.Metrics
+	}
+	o := &Output{cfg: c, sc: sc, log: log, metrics: newMetrics(m), topics: map[string]string{}}
+	// Connect in the background: the engine starts (and buffers) even when
+	// Kafka is down, and the first Write finds the producer ready when it is up.
+	o.connect()
+	return o, nil
+}
+
+// connect starts creating the producer. sarama connects to a broker then
+// (the idempotent producer asks for its producer id), which can take up to
+// the dial timeout per attempt, so it runs on its own goroutine.
+func (o *Output) connect() {
+	ch := make(chan connectResult, 1)
+	o.connecting = ch
+	brokers, sc := o.cfg.brokers, o.sc
+	go func() {
+		p, err := sarama.NewAsyncProducer(brokers, sc)
+		ch <- connectResult{p, err}
+	}()
+}
+
+// ready returns the producer, waiting for the connection attempt in flight
+// until ctx ends. A failed attempt is reported once and a new one started
+// for the next Write.
+func (o *Output) ready(ctx context.Context) (sarama.AsyncProducer, error) {
+	if o.producer != nil {
+		return o.producer, nil
+	}
+	if o.connecting == nil {
+		o.connect()
+	}
+	select {
+	case r := <-o.connecting:
+		o.connecting = nil
+		if r.err != nil {
+			return nil, sdk.Retryable(fmt.Errorf("kafka output: connecting to %s: %w%s",
+				strings.Join(o.cfg.brokers, ", "), r.err, hint(r.err, o.cfg.topic.String())))
+		}
+		o.producer = r.producer
+		o.collected = make(chan struct{})
+		go collect(r.producer, o.collected)
+		return o.producer, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kafka output: still connecting to %s: %w", strings.Join(o.cfg.brokers, ", "), ctx.Err())
+	}
+}
+
+// collect hands each result of the producer to the write its message
+// belongs to, until the producer is closed.
+func collect(p sarama.AsyncProducer, done chan<- struct{}) {
+	defer close(done)
+	successes, errs := p.Successes(), p.Errors()
+	for successes != nil || errs != nil {
+		select {
+		case m, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			if r, ok := m.Metadata.(*msgRef); ok {
+				r.w.finish(r.i, nil)
+			}
+		case e, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			if r, ok := e.Msg.Metadata.(*msgRef); ok {
+				r.w.finish(r.i, e.Err)
+			}
+		}
+	}
+}
+
+// writeState is one Write: its messages and their outcomes. Its buffers are
+// reused by the next Write once every message has come back, since sarama
+// holds on to them until then.
+type writeState struct {
+	msgs    []sarama.ProducerMessage
+	refs    []msgRef
+	keys    []bytesEncoder
+	values  []bytesEncoder
+	headers []sarama.RecordHeader
+	buf     []byte  // JSON values, keys and event ids
+	errs    []error // per event: nil once delivered
+
+	pending atomic.Int64 // messages not back yet, plus one while Write sends
+	done    chan struct{}
+}
+
+// msgRef is a message's sarama Metadata: which write and which event.
+type msgRef struct {
+	w *writeState
+	i int
+}
+
+func (w *writeState) finish(i int, err error) {
+	w.errs[i] = err
+	w.release()
+}
+
+// release counts one message (or Write's own hold) as back.
+func (w *writeState) release() {
+	if w.pending.Add(-1) == 0 {
+		close(w.done)
+	}
+}
+
+// bytesEncoder is sarama's Encoder over a byte slice. Keeping them in a
+// slice per write, and handing sarama pointers into it, avoids an
+// allocation per message that sarama.ByteEncoder (a slice in an interface)
+// costs.
+type bytesEncoder struct{ b []byte }
+
+func (e *bytesEncoder) Encode() ([]byte, error) { return e.b, nil }
+func (e *bytesEncoder) Length() int             { return len(e.b) }
+
+func (o *Output) newWrite(n int) *writeState {
+	w := o.spare
+	o.spare = nil
+	if w == nil {
+		w = &writeState{}
+	}
+	if cap(w.msgs) < n {
+		w.msgs = make([]sarama.ProducerMessage, n)
+		w.refs = make([]msgRef, n)
+		w.keys = make([]bytesEncoder, n)
+		w.values = make([]bytesEncoder, n)
+		w.errs = make([]error, n)
+	}
+	w.msgs, w.refs, w.keys, w.values, w.errs = w.msgs[:n], w.refs[:n], w.keys[:n], w.values[:n], w.errs[:n]
+	clear(w.errs)
+	w.headers = w.headers[:0]
+	w.buf = w.buf[:0]
+	w.pending.Store(1)
+	w.done = make(chan struct{})
+	return w
+}
+
+// Write produces every event of b and waits until the brokers have
+// acknowledged each message (or refused it), or until ctx ends. It returns
+// nil when all were delivered, and otherwise a PartialError naming the
+// events to retry and the ones Kafka refuses for good, or a Retryable error
+// when nothing went through.
+func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
+	if o.closed {
+		return sdk.Permanent(errors.New("kafka output: write after close"))
+	}
+	if len(b.Events) == 0 {
+		return nil
+	}
+	p, err := o.ready(ctx)
+	if err != nil {
+		return err
+	}
+	w := o.newWrite(len(b.Events))
+	var rejected []sdk.Rejection
+	in := p.Input()
+	var bytes int
+	for i := range b.Events {
+		m, reason := o.message(w, i, &b.Events[i])
+		if reason != "" {
+			rejected = append(rejected, sdk.Rejection{Index: i, Reason: reason})
+			w.errs[i] = errRejected
+			continue
+		}
+		bytes += m.Value.Length()
+		w.pending.Add(1)
+		select {
+		case in <- m:
+		case <-ctx.Done():
+			// The messages already handed over may still be delivered; the
+			// core writes the whole batch again (at least once).
+			w.pending.Add(-1)
+			w.release()
+			return fmt.Errorf("kafka output: stopped while producing: %w", ctx.Err())
+		}
+	}
+	w.release()
+	o.metrics.bytes.Add(float64(bytes))
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return fmt.Errorf("kafka output: stopped while waiting for the brokers' acknowledgements: %w", ctx.Err())
+	}
+	err = o.classify(w, rejected)
+	o.spare = w
+	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+		// The idempotent producer cannot go on (its producer id was
+		// refused); the next Write starts a new one.
+		o.log.Warn("kafka output: the producer is in a fatal state; reconnecting", "error", err)
+		o.dropProducer()
+	}
+	return err
+}
+
+// dropProducer closes the producer in the background; the next Write
+// connects again.
+func (o *Output) dropProducer() {
+	p, collected := o.producer, o.collected
+	o.producer, o.collected = nil, nil
+	p.AsyncClose()
+	go func() { <-collected }()
+}
+
+// errRejected marks, in writeState.errs, an event that was never sent.
+var errRejected = errors.New("rejected before sending")
+
+// message fills in the message for event i, or returns why the event cannot
+// be sent at all.
+func (o *Output) message(w *writeState, i int, ev *sdk.Event) (*sarama.ProducerMessage, string) {
+	topic, reason := o.renderTopic(ev)
+	if reason != "" {
+		return nil, reason
+	}
+	m := &w.msgs[i]
+	*m = sarama.ProducerMessage{Topic: topic, Timestamp: ev.Time, Metadata: &w.refs[i]}
+	w.refs[i] = msgRef{w: w, i: i}
+
+	if o.cfg.key != nil {
+		start := len(w.buf)
+		buf, err := o.cfg.key.Append(w.buf, ev)
+		if err != nil {
+			w.buf = buf[:start]
+			return nil, "key: " + err.Error()
+		}
+		w.buf = buf
+		w.keys[i].b = buf[start:len(buf):len(buf)]
+		m.Key = &w.keys[i]
+	}
+
+	start := len(w.buf)
+	w.buf = ev.AppendJSON(w.buf)
+	w.values[i].b = w.buf[start:len(w.buf):len(w.buf)]
+	m.Value = &w.values[i]
+
+	if ev.ID != "" || len(o.cfg.headers) > 0 {
+		h := len(w.headers)
+		w.headers = append(w.headers, o.cfg.headers...)
+		if ev.ID != "" {
+			start := len(w.buf)
+			w.buf = append(w.buf, ev.ID...)
+			w.headers = append(w.headers, sarama.RecordHeader{Key: eventIDKey, Value: w.buf[start:len(w.buf):len(w.buf)]})
+		}
+		m.Headers = w.headers[h:len(w.headers):len(w.headers)]
+	}
+
+	// The same size check sarama makes (it would fail the message with a
+	// ConfigurationError), done here so that the reason is one for the
+	// dead letter.
+	if size := m.ByteSize(2); size > o.cfg.maxMessageBytes {
+		return nil, fmt.Sprintf("message of %d bytes (event JSON, key and headers) is larger than max_message_bytes (%d)", size, o.cfg.maxMessageBytes)
+	}
+	return m, ""
+}
+
+var eventIDKey = []byte(eventIDHeader)
+
+// renderTopic returns the topic of ev, or why it has none.
+func (o *Output) renderTopic(ev *sdk.Event) (string, string) {
+	t := o.cfg.topic
+	if t.Static() {
+		return t.String(), ""
+	}
+	name, err := t.Append(o.name[:0], ev)
+	o.name = name
+	if err != nil {
+		return "", "topic: " + err.Error()
+	}
+	if s, ok := o.topics[string(name)]; ok {
+		return s, ""
+	}
+	if err := checkTopic(string(name)); err != nil {
+		return "", fmt.Sprintf("topic template %q: %v", t.String(), err)
+	}
+	s := string(name)
+	if len(o.topics) > 10000 {
+		clear(o.topics) // a template over a field with unbounded values
+	}
+	o.topics[s] = s
+	return s, ""
+}
+
+// classify turns the outcomes of a write into the error Write returns.
+func (o *Output) classify(w *writeState, rejected []sdk.Rejection) error {
+	var retry []int
+	var firstErr error
+	delivered := 0
+	var tooLarge map[partitionKey][]int
+	for i, err := range w.errs {
+		switch {
+		case err == nil:
+			delivered++
+		case err == errRejected:
+		default:
+			o.metrics.countError(err)
+			if errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+				if tooLarge == nil {
+					tooLarge = map[partitionKey][]int{}
+				}
+				k := partitionKey{w.msgs[i].Topic, w.msgs[i].Partition}
+				tooLarge[k] = append(tooLarge[k], i)
+				continue
+			}
+			if reason, permanent := refused(err); permanent {
+				rejected = append(rejected, sdk.Rejection{Index: i, Reason: reason})
+				continue
+			}
+			retry = append(retry, i)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	for _, idx := range tooLarge {
+		// The broker refuses a whole record batch when it is larger than
+		// the topic allows, so a refusal names every message of the batch.
+		// Only the largest is given up; the others are retried, and go
+		// out in a batch without it.
+		largest := idx[0]
+		for _, i := range idx[1:] {
+			if w.values[i].Length() > w.values[largest].Length() {
+				largest = i
+			}
+		}
+		reason := fmt.Sprintf("the broker refused the message as too large (MESSAGE_TOO_LARGE): %d bytes of JSON, more than the topic's max.message.bytes allows; "+
+			"set max_message_bytes at or below it so that such events are rejected before they are sent", w.values[largest].Length())
+		rejected = append(rejected, sdk.Rejection{Index: largest, Reason: reason})
+		for _, i := range idx {
+			if i != largest {
+				retry = append(retry, i)
+				if firstErr == nil {
+					firstErr = w.errs[i]
+				}
+			}
+		}
+	}
+	if len(retry) == 0 && len(rejected) == 0 {
+		return nil
+	}
+	slices.Sort(retry)
+	slices.SortFunc(rejected, func(a, b sdk.Rejection) int { return a.Index - b.Index })
+	var err error
+	if firstErr != nil {
+		err = fmt.Errorf("kafka output: %d of %d events not acknowledged: %w%s",
+			len(retry), len(w.errs), firstErr, hint(firstErr, o.cfg.topic.String()))
+		if delivered == 0 && len(rejected) == 0 {
+			return sdk.Retryable(err)
+		}
+	}
+	return &sdk.PartialError{Retry: retry, Rejected: rejected, Err: err}
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// refused reports whether err means Kafka will never accept the message as
+// it is, with the reason for the dead letter.
+func refused(err error) (string, bool) {
+	var kerr sarama.KError
+	if !errors.As(err, &kerr) {
+		return "", false
+	}
+	switch kerr {
+	case sarama.ErrInvalidTimestamp:
+		return "the broker refused the message's timestamp (INVALID_TIMESTAMP): the event's time is further from now than the topic's message.timestamp difference limits allow", true
+	case sarama.ErrInvalidRecord:
+		return "the broker refused the record (INVALID_RECORD), for example a message without key on a compacted topic", true
+	case sarama.ErrInvalidTopic:
+		return "the broker refused the topic name (INVALID_TOPIC_EXCEPTION)", true
+	}
+	return "", false
+}
+
+// hint adds what an operator can do about err.
+func hint(err error, topic string) string {
+	var kerr sarama.KError
+	switch {
+	case errors.Is(err, sarama.ErrOutOfBrokers):
+		return "; no broker could be reached: check that Kafka runs and that brokers (and each broker's advertised.listeners) are reachable from this host"
+	case errors.As(err, &kerr):
+		switch kerr {
+		case sarama.ErrUnknownTopicOrPartition:
+			return fmt.Sprintf("; the topic (%s) does not exist and the brokers do not create topics (auto.create.topics.enable=false): create it", topic)
+		case sarama.ErrTopicAuthorizationFailed:
+			return "; the principal may not write to the topic: grant it WRITE (and DESCRIBE) on the topic"
+		case sarama.ErrClusterAuthorizationFailed:
+			return "; with idempotent = true the principal needs IDEMPOTENT_WRITE on the cluster (or WRITE on the topic on Kafka 3.0 and later)"
+		case sarama.ErrSASLAuthenticationFailed:
+			return "; check the sasl username, password and mechanism"
+		case sarama.ErrNotEnoughReplicas, sarama.ErrNotEnoughReplicasAfterAppend:
+			return "; fewer in-sync replicas than the topic's min.insync.replicas are up"
+		}
+	}
+	return ""
+}
+
+// Close waits for the messages in flight and closes the producer, until ctx
+// ends. Calling it again does nothing.
+func (o *Output) Close(ctx context.Context) error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	if o.producer == nil && o.connecting != nil {
+		select {
+		case r := <-o.connecting:
+			o.connecting = nil
+			if r.err != nil {
+				return nil
+			}
+			o.producer, o.collected = r.producer, make(chan struct{})
+			go collect(r.producer, o.collected)
+		case <-ctx.Done():
+			// The attempt ends by itself; close what it made then.
+			go func(ch chan connectResult) {
+				if r := <-ch; r.err == nil {
+					go collect(r.producer, make(chan struct{}))
+					r.producer.AsyncClose()
+				}
+			}(o.connecting)
+			return nil
+		}
+	}
+	if o.producer == nil {
+		return nil
+	}
+	// AsyncClose sends what is buffered, waits for the answers to what is in
+	// flight and then closes Successes and Errors, which collect drains.
+	o.producer.AsyncClose()
+	select {
+	case <-o.collected:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka output: closing the producer: %w (messages still in flight are abandoned)", ctx.Err())
+	}
+}
+
+var (
+	_ sdk.Output = (*Output)(nil)
+	_ sdk.Closer = (*Output)(nil)
+)
