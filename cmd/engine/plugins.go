@@ -292,6 +292,7 @@ func metaOptions(kind sdk.ComponentKind) []sdk.Option {
 	}
 	if kind == sdk.KindOutput {
 		meta = append(meta,
+			sdk.Option{Name: config.MetaBatchMaxEvents, Type: sdk.TypeInt, Default: int64(config.DefaultOutputBatchMaxEvents), Doc: "Merge the batches waiting in the buffer into writes of up to about this many events (the core never waits to fill a write)."},
 			sdk.Option{Name: config.MetaBuffer, Type: sdk.TypeBlock, Options: buffer.Options, Doc: "What the output has not delivered yet: in memory (default) or on disk, and what to do when it is full."},
 			sdk.Option{Name: config.MetaDeadLetter, Type: sdk.TypeBlock, Options: deadletter.Options, Doc: "A file for the events the destination refused for good, each with the reason. Without it they are counted as discarded and logged."},
 		)

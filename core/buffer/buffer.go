@@ -86,6 +86,9 @@ type Queue interface {
 	// more to give now: a memory buffer once it is empty; a disk buffer at
 	// once after CloseInput(false), keeping the rest for the next run.
 	Pop(ctx context.Context) (*sdk.Batch, bool)
+	// TryPop is Pop without waiting: it returns a batch only if one is
+	// ready now. The core uses it to merge small batches into one write.
+	TryPop() (*sdk.Batch, bool)
 	// CloseInput says nothing more will be pushed. final says every input
 	// finished by itself (run --once): a disk buffer then gives everything
 	// it holds before Pop returns false.

@@ -443,3 +443,28 @@ func TestDiskAckAfterCloseIsHarmless(t *testing.T) {
 	q.Close()
 	got.Done() // the output finished after the buffer was closed
 }
+
+func TestTryPopNeverWaits(t *testing.T) {
+	for _, typ := range []string{TypeMemory, TypeDisk} {
+		t.Run(typ, func(t *testing.T) {
+			q, err := Open(Config{Type: typ, MaxBatches: 4}, Env{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			if _, ok := q.TryPop(); ok {
+				t.Fatal("TryPop on an empty buffer returned a batch")
+			}
+			b, _ := batch(7, 2)
+			push(t, q, b)
+			got, ok := q.TryPop()
+			if !ok || got.Events[0].ID != "ev-7" {
+				t.Fatalf("TryPop = %v, %v", got, ok)
+			}
+			got.Done()
+			if _, ok := q.TryPop(); ok {
+				t.Fatal("TryPop returned a batch twice")
+			}
+		})
+	}
+}

@@ -401,6 +401,14 @@ func (d *disk) segSize(id uint64) (int64, bool) {
 }
 
 func (d *disk) Pop(ctx context.Context) (*sdk.Batch, bool) {
+	return d.pop(ctx, true)
+}
+
+func (d *disk) TryPop() (*sdk.Batch, bool) {
+	return d.pop(context.Background(), false)
+}
+
+func (d *disk) pop(ctx context.Context, wait bool) (*sdk.Batch, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for {
@@ -409,7 +417,7 @@ func (d *disk) Pop(ctx context.Context) (*sdk.Batch, bool) {
 		}
 		newest := d.segs[len(d.segs)-1]
 		if d.rseg == newest.id && d.roff >= newest.size {
-			if d.closed {
+			if d.closed || !wait {
 				return nil, false
 			}
 			ready := d.ready

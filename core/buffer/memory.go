@@ -120,6 +120,20 @@ func (m *memory) Pop(ctx context.Context) (*sdk.Batch, bool) {
 		}
 		m.mu.Lock()
 	}
+	return m.popLocked(), true
+}
+
+func (m *memory) TryPop() (*sdk.Batch, bool) {
+	m.mu.Lock()
+	if m.len() == 0 {
+		m.mu.Unlock()
+		return nil, false
+	}
+	return m.popLocked(), true
+}
+
+// popLocked takes the oldest batch; it is called with mu held and releases it.
+func (m *memory) popLocked() *sdk.Batch {
 	it := m.items[m.head]
 	m.items[m.head] = memItem{}
 	m.head++
@@ -135,7 +149,7 @@ func (m *memory) Pop(ctx context.Context) (*sdk.Batch, bool) {
 	close(m.space)
 	m.space = make(chan struct{})
 	m.mu.Unlock()
-	return it.b, true
+	return it.b
 }
 
 func (m *memory) CloseInput(final bool) {

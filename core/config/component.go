@@ -23,7 +23,7 @@ import (
 const (
 	MetaInputs         = "inputs"           // processors and outputs: the components they consume
 	MetaQueueSize      = "queue_size"       // processors and outputs: queue capacity in batches
-	MetaBatchMaxEvents = "batch_max_events" // inputs: events per batch
+	MetaBatchMaxEvents = "batch_max_events" // inputs: events per batch; outputs: events per write
 	MetaBatchMaxAge    = "batch_max_age"    // inputs: age of a batch before it is emitted
 	MetaBuffer         = "buffer"           // outputs: block, the buffer in front of the output
 	MetaDeadLetter     = "dead_letter"      // outputs: block, where refused events go
@@ -40,8 +40,11 @@ var metaBlocks = map[string][]sdk.Option{
 
 // metaArguments returns the meta-arguments valid for a kind.
 func metaArguments(kind sdk.ComponentKind) []string {
-	if kind == sdk.KindInput {
+	switch kind {
+	case sdk.KindInput:
 		return []string{MetaBatchMaxEvents, MetaBatchMaxAge}
+	case sdk.KindOutput:
+		return []string{MetaInputs, MetaQueueSize, MetaBatchMaxEvents}
 	}
 	return []string{MetaInputs, MetaQueueSize}
 }
@@ -180,6 +183,9 @@ func (l *loader) decodeMeta(cd *componentDecl) {
 		c.Batch = sdk.DefaultBatchPolicy
 	} else {
 		c.QueueSize = DefaultQueueSize
+	}
+	if c.Kind == sdk.KindOutput {
+		c.Batch.MaxEvents = DefaultOutputBatchMaxEvents
 	}
 	for _, attr := range sortedAttributes(cd.body) {
 		if !reservedNames(sdk.KindInput)[attr.Name] {

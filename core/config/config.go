@@ -63,6 +63,9 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultQueueSize       = 4
+	// DefaultOutputBatchMaxEvents bounds the batches the core merges from
+	// an output's buffer into one write.
+	DefaultOutputBatchMaxEvents = 2048
 )
 
 // LogLevels are the accepted values of engine.log_level.
@@ -82,7 +85,8 @@ type Component struct {
 	// Inputs are the IDs of the components whose events this one consumes,
 	// in the order written (processors and outputs only).
 	Inputs []string
-	// Batch bounds the batches an input emits (inputs only).
+	// Batch bounds the batches an input emits (inputs) or an output writes
+	// at once (outputs: MaxEvents only).
 	Batch sdk.BatchPolicy
 	// QueueSize is the capacity, in batches, of the queue in front of a
 	// processor or output.

@@ -112,8 +112,8 @@ func TestInvalidPipelines(t *testing.T) {
 			{errD, "inputs is not valid in an input block", "3:3-3:9", ""},
 			{errD, "queue_size is not valid in an input block", "4:3-4:13", ""},
 			{errD, "Missing inputs", "11:1-11:29", "Add inputs = [input.TYPE.NAME]"},
-			{errD, "Empty inputs", "15:22-15:24", ""},
-			{errD, "batch_max_events is not valid in an output block", "16:3-16:19", ""},
+			{errD, "Empty inputs", "15:19-15:21", ""},
+			{errD, "batch_max_age is not valid in an output block", "16:3-16:16", ""},
 			{errD, "Invalid inputs", "20:12-20:34", "written in brackets"},
 		}},
 		{file: "output_blocks", want: []wantDiag{

@@ -244,3 +244,30 @@ func countLoss(evs []sdk.Event) int64 {
 	}
 	return n
 }
+
+func TestOutputWritesMergeQueuedBatches(t *testing.T) {
+	var acked, emitted atomic.Int64
+	sink := &sinkOutput{block: make(chan struct{})}
+	h := newHarness()
+	in := h.add(sdk.KindInput, "gen", &genInput{batches: 20, size: 5, acked: &acked, emitted: &emitted})
+	h.add(sdk.KindOutput, "sink", sink, in)
+	h.specs[1].QueueSize = 32
+	h.specs[1].Batch.MaxEvents = 40
+	p := h.build(t)
+	p.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for emitted.Load() < 100 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(sink.block) // the first write held one batch; the rest queued up
+	waitDone(t, p)
+	if sink.count() != 100 || acked.Load() != 100 {
+		t.Fatalf("delivered %d, acked %d, want 100", sink.count(), acked.Load())
+	}
+	// The first write takes what was queued when the output started (one
+	// batch or more); the rest went in writes of 40 events: 3 or 4 writes,
+	// not 20.
+	if w := sink.writes.Load(); w < 3 || w > 4 {
+		t.Fatalf("%d writes, want 3 or 4: queued batches were not merged up to batch_max_events", w)
+	}
+}

@@ -29,7 +29,7 @@ type ComponentSpec struct {
 	Plugin    *sdk.Plugin
 	Config    *sdk.Config
 	Inputs    []string        // IDs of upstream components (processors, outputs)
-	Batch     sdk.BatchPolicy // inputs
+	Batch     sdk.BatchPolicy // inputs; outputs: MaxEvents bounds merged writes
 	QueueSize int             // processors, outputs: capacity of the input queue in batches
 	// Buffer is an output's buffer (a memory buffer of QueueSize batches
 	// when its Type is empty).
@@ -599,10 +599,22 @@ func (p *Pipeline) runOutput(n *node) {
 	defer p.wg.Done()
 	o := n.component.(sdk.Output)
 	buf := n.buf
+	limit := n.spec.Batch.MaxEvents
 	for {
 		b, ok := buf.Pop(p.hardCtx)
 		if !ok {
 			return
+		}
+		// Merge what else is waiting, up to the output's batch size: small
+		// batches (a quiet input, a selective processor) make one write.
+		for len(b.Events) < limit {
+			more, ok := buf.TryPop()
+			if !ok {
+				break
+			}
+			b.Events = append(b.Events, more.Events...)
+			b.Attach(more)
+			more.Done()
 		}
 		n.metrics.received.Add(float64(len(b.Events)))
 		n.metrics.buffered(buf.Stats())

@@ -12,8 +12,8 @@ processor "cfgtest_noop" "n" {
 }
 
 output "cfgtest_sink" "s" {
-  inputs           = []
-  batch_max_events = 10
+  inputs        = []
+  batch_max_age = "1s"
 }
 
 output "cfgtest_sink" "t" {
