@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,30 @@ func esDo(t *testing.T, method, url, body string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// TestESAnswersRoot: GET / and HEAD /, which clients use to ping and to
+// read the version, answer as on a full distribution (scripts/testenv adds
+// them to the integ-test-zip, which leaves them out).
+func TestESAnswersRoot(t *testing.T) {
+	url := ES(t)
+	code, body := esDo(t, http.MethodGet, url+"/", "")
+	var root struct {
+		ClusterName string `json:"cluster_name"`
+		Version     struct {
+			Number string `json:"number"`
+		} `json:"version"`
+		Tagline string `json:"tagline"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &root) != nil {
+		t.Fatalf("GET /: %d %s", code, body)
+	}
+	if !strings.HasPrefix(root.Version.Number, "8.") || root.ClusterName == "" || root.Tagline == "" {
+		t.Errorf("GET / = %s, want an 8.x version, a cluster name and a tagline", body)
+	}
+	if code, _ := esDo(t, http.MethodHead, url+"/", ""); code != http.StatusOK {
+		t.Errorf("HEAD /: %d, want 200", code)
+	}
 }
 
 func TestESIndexesAndAutoCreates(t *testing.T) {
