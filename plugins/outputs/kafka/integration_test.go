@@ -166,7 +166,8 @@ func TestTemplatedTopic(t *testing.T) {
 	}
 }
 
-// TestMissingKeyField: an event without the key's field is rejected.
+// TestMissingKeyField: an event without the key's field is delivered
+// without key; the others keep theirs.
 func TestMissingKeyField(t *testing.T) {
 	brokers := kafkaBrokers(t)
 	topic := uniqueTopic(t)
@@ -174,13 +175,15 @@ func TestMissingKeyField(t *testing.T) {
 	o := startOutput(t, brokers, map[string]any{"topic": topic, "key": "{{ host.name }}"})
 	events := []sdk.Event{testEvent(0, "a"), testEvent(1, "b"), testEvent(2, "c")}
 	events[1].Fields.Delete("host.name")
-	err := write(t, o, batchOf(events...))
-	var pe *sdk.PartialError
-	if !errors.As(err, &pe) || len(pe.Rejected) != 1 || pe.Rejected[0].Index != 1 || !strings.Contains(pe.Rejected[0].Reason, "key") ||
-		!strings.Contains(pe.Rejected[0].Reason, "host.name") || len(pe.Retry) != 0 {
-		t.Fatalf("Write = %#v; want event 1 rejected for its key", err)
+	if err := write(t, o, batchOf(events...)); err != nil {
+		t.Fatalf("Write: %v", err)
 	}
-	consume(t, brokers, topic, 2)
+	msgs := consume(t, brokers, topic, 3)
+	for i, want := range []string{"a", "", "c"} {
+		if string(msgs[i].Key) != want || (want == "") != (msgs[i].Key == nil) {
+			t.Errorf("message %d has key %q (nil %v), want %q", i, msgs[i].Key, msgs[i].Key == nil, want)
+		}
+	}
 }
 
 // bigEvent is an event whose JSON is about size bytes.

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -111,7 +112,13 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "sasl without password",
 			values: map[string]any{"sasl": block(saslOptions, map[string]any{"mechanism": "SCRAM-SHA-512", "username": "engine"})},
-			errs:   []string{`sasl.password|must not be empty; read it from the environment: password = env("KAFKA_PASSWORD")`},
+			errs:   []string{`sasl.password|is required with sasl; read it from the environment: password = env("KAFKA_PASSWORD")`},
+		},
+		{
+			name: "sasl with an empty password is only a warning",
+			values: map[string]any{"tls": block(tlsOptions, nil),
+				"sasl": block(saslOptions, map[string]any{"mechanism": "SCRAM-SHA-512", "username": "engine", "password": ""})},
+			warns: []string{"sasl.password|is empty"},
 		},
 		{
 			name:   "sasl without user",
@@ -186,5 +193,48 @@ func match(t *testing.T, what string, got, want []string) {
 		if !found {
 			t.Errorf("no %s about %s containing %q in %q", what, option, text, got)
 		}
+	}
+}
+
+// TestNew: New fails fast on what only shows at startup (an empty password,
+// an unreadable CA file), and does not need a reachable broker.
+func TestNew(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		err    string // "" for success
+	}{
+		{name: "no broker reachable", values: map[string]any{"brokers": []string{"127.0.0.1:1"}}},
+		{
+			name: "empty password",
+			values: map[string]any{"tls": block(tlsOptions, nil),
+				"sasl": block(saslOptions, map[string]any{"username": "engine", "password": ""})},
+			err: "sasl.password: is empty",
+		},
+		{
+			name:   "missing CA file",
+			values: map[string]any{"tls": block(tlsOptions, map[string]any{"ca_file": "/nonexistent/ca.pem"})},
+			err:    "tls.ca_file: open /nonexistent/ca.pem",
+		},
+		{
+			name:   "CA file without certificates",
+			values: map[string]any{"tls": block(tlsOptions, map[string]any{"ca_file": "kafka_test.go"})},
+			err:    "tls.ca_file: kafka_test.go holds no PEM certificate",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := newOutput(testConfig(t, tc.values), sdktest.Env("output.kafka.test", nil))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				o.(*Output).Close(context.Background())
+				return
+			}
+			var oe *sdk.OptionError
+			if err == nil || !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Fatalf("New = %v; want an OptionError starting %q", err, tc.err)
+			}
+		})
 	}
 }

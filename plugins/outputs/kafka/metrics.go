@@ -13,7 +13,8 @@ import (
 // metrics are the output's own metrics, beside the ones the core keeps for
 // every output (events received, sent, discarded).
 type metrics struct {
-	bytes sdk.Counter // JSON bytes handed to the producer, before compression
+	bytes   sdk.Counter // JSON bytes handed to the producer, before compression
+	unkeyed sdk.Counter // events sent without key: they lack a field of the key template
 
 	m      sdk.Metrics
 	mu     sync.Mutex
@@ -22,9 +23,10 @@ type metrics struct {
 
 func newMetrics(m sdk.Metrics) metrics {
 	return metrics{
-		bytes:  m.Counter("engine_kafka_message_bytes_total", "Bytes of event JSON handed to the Kafka producer, before compression."),
-		m:      m,
-		errors: map[string]sdk.Counter{},
+		bytes:   m.Counter("engine_kafka_message_bytes_total", "Bytes of event JSON handed to the Kafka producer, before compression."),
+		unkeyed: m.Counter("engine_kafka_unkeyed_events_total", "Events sent without key because they lack a field the key template names."),
+		m:       m,
+		errors:  map[string]sdk.Counter{},
 	}
 }
 

@@ -45,6 +45,9 @@ func newOutput(cfg *sdk.Config, env sdk.Env) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.sasl != nil && c.sasl.String("password") == "" {
+		return nil, sdk.OptionErrorf("sasl.password", "is empty; set the variable it is read from")
+	}
 	sc, err := c.saramaConfig()
 	if err != nil {
 		return nil, err
@@ -141,6 +144,7 @@ type writeState struct {
 	headers []sarama.RecordHeader
 	buf     []byte  // JSON values, keys and event ids
 	errs    []error // per event: nil once delivered
+	ready   []*sarama.ProducerMessage
 
 	pending atomic.Int64 // messages not back yet, plus one while Write sends
 	done    chan struct{}
@@ -207,13 +211,19 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p, err := o.ready(ctx)
 	if err != nil {
 		return err
 	}
 	w := o.newWrite(len(b.Events))
 	var rejected []sdk.Rejection
-	in := p.Input()
+	// Encode the whole batch first, then hand it over in one go: sarama
+	// then packs it into few large requests, instead of sending each few
+	// messages that are ready while the rest are still being encoded.
+	msgs := w.ready[:0]
 	var bytes int
 	for i := range b.Events {
 		m, reason := o.message(w, i, &b.Events[i])
@@ -223,13 +233,18 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 			continue
 		}
 		bytes += m.Value.Length()
-		w.pending.Add(1)
+		msgs = append(msgs, m)
+	}
+	w.ready = msgs
+	in := p.Input()
+	w.pending.Add(int64(len(msgs)))
+	for k, m := range msgs {
 		select {
 		case in <- m:
 		case <-ctx.Done():
 			// The messages already handed over may still be delivered; the
 			// core writes the whole batch again (at least once).
-			w.pending.Add(-1)
+			w.pending.Add(-int64(len(msgs) - k))
 			w.release()
 			return fmt.Errorf("kafka output: stopped while producing: %w", ctx.Err())
 		}
@@ -279,12 +294,16 @@ func (o *Output) message(w *writeState, i int, ev *sdk.Event) (*sarama.ProducerM
 		start := len(w.buf)
 		buf, err := o.cfg.key.Append(w.buf, ev)
 		if err != nil {
+			// No field to key by: the message goes without key, as a
+			// message of a pipeline without key would. Holding back a good
+			// event for want of a partitioning hint would lose it.
 			w.buf = buf[:start]
-			return nil, "key: " + err.Error()
+			o.metrics.unkeyed.Add(1)
+		} else {
+			w.buf = buf
+			w.keys[i].b = buf[start:len(buf):len(buf)]
+			m.Key = &w.keys[i]
 		}
-		w.buf = buf
-		w.keys[i].b = buf[start:len(buf):len(buf)]
-		m.Key = &w.keys[i]
 	}
 
 	start := len(w.buf)
