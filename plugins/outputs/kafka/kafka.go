@@ -82,8 +82,8 @@ var options = []sdk.Option{
 		Doc: `When the broker acknowledges a message: "all" once every in-sync replica has it, "leader" once the partition leader has written it (lost if the leader fails before the replicas copy it), "none" without waiting (lost silently on any failure).`},
 	{Name: "idempotent", Type: sdk.TypeBool, Default: true,
 		Doc: `Let the brokers drop the duplicates that the producer's own retries would otherwise write, and keep each partition in order. Needs required_acks = "all"; the producer then keeps one request in flight per broker.`},
-	{Name: "compression", Type: sdk.TypeString, Default: "lz4", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},
-		Doc: "Compression of message batches. The brokers store and the consumers receive them compressed."},
+	{Name: "compression", Type: sdk.TypeString, Default: "zstd", Enum: []string{"none", "gzip", "snappy", "lz4", "zstd"},
+		Doc: "Compression of message batches; the brokers store and the consumers receive them compressed. zstd makes audit JSON about 18 times smaller, lz4 about 8 times, for about the same CPU in the engine; zstd needs brokers and consumers of Kafka 2.1 or later."},
 	{Name: "compression_level", Type: sdk.TypeInt, Default: int64(0),
 		Doc: "Level for gzip (1-9) or zstd (1-22; 1-2 fastest, 3-5 default, 6-9 better, 10 and more best). 0 uses the codec's default. lz4 and snappy have no levels."},
 	{Name: "max_message_bytes", Type: sdk.TypeSize, Default: int64(1000000),
@@ -417,6 +417,13 @@ func (c *config) saramaConfig() (*sarama.Config, error) {
 		// broker (Kafka allows up to 5; sarama does not track more).
 		sc.Net.MaxOpenRequests = 1
 	}
+	// Write hands sarama a whole batch at once, and then waits for it.
+	// sarama's default flush sends the first message alone and the rest in
+	// whatever pieces have reached it each time the previous request is
+	// answered: five or six round trips per batch of 1024, one after the
+	// other (one request in flight). Gathering for 1ms after the first
+	// message sends a batch in one or two requests (see the README).
+	sc.Producer.Flush.Frequency = time.Millisecond
 	// A few quick retries ride out a leader election; anything longer is
 	// the core's job, with its backoff.
 	sc.Producer.Retry.Max = 3
