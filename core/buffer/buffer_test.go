@@ -468,3 +468,39 @@ func TestTryPopNeverWaits(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDiskRecover opens a disk buffer whose segment and ack files hold
+// arbitrary bytes: it must neither panic nor hang, and must hand out only
+// batches that decode, then accept new ones.
+func FuzzDiskRecover(f *testing.F) {
+	good, _ := batch(0, 3)
+	rec := encodeRecord(nil, good)
+	f.Add(rec, []byte{})
+	f.Add(append(append([]byte{}, rec...), rec[:len(rec)/2]...), []byte{})
+	f.Add([]byte{0xff, 0xff, 0xff, 0x7f, 1, 0, 0, 0, 0, 0, 0, 0}, make([]byte, 20))
+	f.Fuzz(func(t *testing.T, seg, ack []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, segName(1)), seg, 0o600)
+		if len(ack) > 0 {
+			os.WriteFile(filepath.Join(dir, ackFileName), ack, 0o600)
+		}
+		q, err := Open(Config{Type: TypeDisk, MaxSize: 1 << 20}, Env{Dir: dir})
+		if err != nil {
+			return
+		}
+		defer q.Close()
+		for i := 0; i < 100; i++ {
+			b, ok := q.TryPop()
+			if !ok {
+				break
+			}
+			b.Done()
+		}
+		nb, _ := batch(100, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := q.Push(ctx, nil, nb); err != nil {
+			t.Fatalf("Push after recovery: %v", err)
+		}
+	})
+}
