@@ -557,12 +557,17 @@ func TestBrokerDown(t *testing.T) {
 
 	testservers.Stop(t, "kafka")
 	b := batchOf(testEvent(1, "a"), testEvent(2, "a"), testEvent(3, "a"))
+	start := time.Now()
 	err := write(t, o, b)
+	t.Logf("Write with Kafka down returned after %v", time.Since(start))
 	var pe *sdk.PartialError
 	if err == nil || sdk.IsPermanent(err) || errors.As(err, &pe) {
 		t.Fatalf("Write with Kafka down = %v; want a retryable error for the whole batch", err)
 	}
 	t.Logf("Kafka down: %v", err)
+	if !strings.Contains(err.Error(), "check that Kafka runs") {
+		t.Errorf("the error %q has no hint", err)
+	}
 
 	testservers.Start(t, "kafka")
 	deadline := time.Now().Add(waitFor)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/IBM/sarama"
 
@@ -457,6 +459,8 @@ func hint(err error, topic string) string {
 	switch {
 	case errors.Is(err, sarama.ErrOutOfBrokers):
 		return "; no broker could be reached: check that Kafka runs and that brokers (and each broker's advertised.listeners) are reachable from this host"
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, sarama.ErrNotConnected):
+		return "; lost the connection to the broker: check that Kafka runs and is reachable from this host"
 	case errors.As(err, &kerr):
 		switch kerr {
 		case sarama.ErrUnknownTopicOrPartition:
