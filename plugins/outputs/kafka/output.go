@@ -272,10 +272,9 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 // dropProducer closes the producer in the background; the next Write
 // connects again.
 func (o *Output) dropProducer() {
-	p, collected := o.producer, o.collected
+	p := o.producer
 	o.producer, o.collected = nil, nil
-	p.AsyncClose()
-	go func() { <-collected }()
+	p.AsyncClose() // its collect goroutine ends when the producer has closed
 }
 
 // errRejected marks, in writeState.errs, an event that was never sent.
