@@ -52,9 +52,24 @@ type Drainer interface {
 // is durably delivered (nil), or with an error classified by Retryable or
 // Permanent; an unclassified error is retried. Retries, backoff, buffering
 // and acknowledgement are the core's job, not the output's. Write is never
-// called concurrently.
+// called concurrently, unless the output implements ConcurrentOutput. It may
+// instead return a *PartialError naming the events to retry and the events
+// refused for good.
 type Output interface {
 	Write(ctx context.Context, b *Batch) error
+}
+
+// ConcurrentOutput is implemented by outputs whose Write may run several
+// times at once, so that the next batch is on its way while the previous
+// one waits for its acknowledgement (Kafka, Elasticsearch). The core then
+// runs up to WritesInFlight writes at once, each with its own retries;
+// batches may complete out of order (a retried batch lands after a later
+// one), and acknowledgements still reach the inputs once each batch is
+// delivered.
+type ConcurrentOutput interface {
+	Output
+	// WritesInFlight returns how many Writes may run at once (1 or more).
+	WritesInFlight() int
 }
 
 // Closer is implemented by components that hold resources. The core calls

@@ -271,3 +271,44 @@ func TestOutputWritesMergeQueuedBatches(t *testing.T) {
 		t.Fatalf("%d writes, want 3 or 4: queued batches were not merged up to batch_max_events", w)
 	}
 }
+
+// concurrentOutput counts the writes in flight at once.
+type concurrentOutput struct {
+	inFlight, peak atomic.Int32
+	delivered      atomic.Int64
+	n              int
+}
+
+func (o *concurrentOutput) WritesInFlight() int { return o.n }
+
+func (o *concurrentOutput) Write(_ context.Context, b *sdk.Batch) error {
+	cur := o.inFlight.Add(1)
+	for {
+		p := o.peak.Load()
+		if cur <= p || o.peak.CompareAndSwap(p, cur) {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // waiting for the destination's ack
+	o.delivered.Add(int64(len(b.Events)))
+	o.inFlight.Add(-1)
+	return nil
+}
+
+func TestConcurrentOutputWritesInFlight(t *testing.T) {
+	var acked, emitted atomic.Int64
+	o := &concurrentOutput{n: 3}
+	h := newHarness()
+	in := h.add(sdk.KindInput, "gen", &genInput{batches: 30, size: 5, acked: &acked, emitted: &emitted})
+	h.add(sdk.KindOutput, "sink", o, in)
+	h.specs[1].QueueSize = 8
+	p := h.build(t)
+	p.Start()
+	waitDone(t, p)
+	if o.delivered.Load() != 150 || acked.Load() != 150 {
+		t.Fatalf("delivered %d, acked %d, want 150", o.delivered.Load(), acked.Load())
+	}
+	if peak := o.peak.Load(); peak < 2 || peak > 3 {
+		t.Fatalf("peak writes in flight = %d, want 2 or 3 (never more than WritesInFlight)", peak)
+	}
+}

@@ -598,6 +598,24 @@ func (p *Pipeline) runProcessor(n *node) {
 func (p *Pipeline) runOutput(n *node) {
 	defer p.wg.Done()
 	o := n.component.(sdk.Output)
+	workers := 1
+	if c, ok := o.(sdk.ConcurrentOutput); ok {
+		workers = max(1, c.WritesInFlight())
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.outputWorker(n, o)
+		}()
+	}
+	wg.Wait()
+}
+
+// outputWorker takes batches from the output's buffer and delivers them,
+// until the buffer has nothing more to give.
+func (p *Pipeline) outputWorker(n *node, o sdk.Output) {
 	buf := n.buf
 	limit := n.spec.Batch.MaxEvents
 	for {
