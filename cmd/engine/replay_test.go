@@ -31,7 +31,7 @@ var (
 )
 
 // engineBinary builds engine once per test process.
-func engineBinary(t *testing.T) string {
+func engineBinary(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
