@@ -389,13 +389,14 @@ func TestCloseFlushesAndRefusesWrites(t *testing.T) {
 	if err := write(t, o, batchOf(testEvent(0, "a"))); err != nil {
 		t.Fatal(err)
 	}
+	c := o.conn
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	if err := o.Close(ctx); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	select {
-	case <-o.collected:
+	case <-c.collected:
 	default:
 		t.Error("Close returned before the producer's results were drained")
 	}

@@ -42,6 +42,17 @@ const (
 // each request to what the broker announces it supports.
 const defaultVersion = "2.8.0"
 
+// defaultWritesInFlight is how many batches the output produces at once
+// unless told otherwise: enough to keep the brokers busy while the next
+// batch is encoded (see the README's benchmark), few enough that little is
+// held in memory and sent again after a failure.
+const defaultWritesInFlight = 4
+
+// maxWritesInFlight bounds writes_in_flight. Each write in flight holds its
+// batch's messages (about 2.5 MB for 2048 audit events) until the brokers
+// answer, and the producer keeps one request in flight per broker anyway.
+const maxWritesInFlight = 32
+
 var compressionCodecs = map[string]sarama.CompressionCodec{
 	"none":   sarama.CompressionNone,
 	"gzip":   sarama.CompressionGZIP,
@@ -96,6 +107,9 @@ var options = []sdk.Option{
 		Doc: "How long to wait to connect to a broker, and for a broker to acknowledge a request (with required_acks = \"all\", for the replicas to copy it)."},
 	{Name: "headers", Type: sdk.TypeStringMap, Default: map[string]string{},
 		Doc: `Static headers added to every message, such as { source = "engine" }. The output also adds "event.id" to events that have an id.`},
+	{Name: "writes_in_flight", Type: sdk.TypeInt, Default: int64(defaultWritesInFlight),
+		Doc: fmt.Sprintf("How many batches the output may be producing at once: the next batches are encoded and sent while earlier ones wait for their acknowledgements. "+
+			"Above 1, batches may reach Kafka out of order (and a batch retried after a failure lands after later ones), so messages with one key keep their order only with 1. 1 to %d.", maxWritesInFlight)},
 	{Name: "tls", Type: sdk.TypeBlock, Options: tlsOptions,
 		Doc: "Connect to the brokers with TLS. An empty tls {} block uses TLS with the system's trust store."},
 	{Name: "sasl", Type: sdk.TypeBlock, Options: saslOptions,
@@ -132,6 +146,7 @@ type config struct {
 	clientID        string
 	version         sarama.KafkaVersion
 	timeout         time.Duration
+	writesInFlight  int
 	tls             *sdk.Config
 	sasl            *sdk.Config
 }
@@ -261,6 +276,15 @@ func parseConfig(cfg *sdk.Config) (config, []error, error) {
 
 	if c.timeout <= 0 {
 		fail("timeout", "must be positive, got %v", c.timeout)
+	}
+
+	switch n := cfg.Int("writes_in_flight"); {
+	case n < 1:
+		fail("writes_in_flight", "must be at least 1 (one batch at a time, in order), got %d", n)
+	case n > maxWritesInFlight:
+		fail("writes_in_flight", "must be at most %d, got %d; beyond a few batches in flight the brokers are already kept busy, and each one holds its batch in memory", maxWritesInFlight, n)
+	default:
+		c.writesInFlight = int(n)
 	}
 
 	names := make([]string, 0, len(cfg.Map("headers")))

@@ -106,6 +106,10 @@ func TestValidate(t *testing.T) {
 		{name: "zstd on an old version", values: map[string]any{"version": "2.0.0", "compression": "zstd"}, errs: []string{`compression|"zstd" needs version 2.1.0`}},
 		{name: "kafka 4", values: map[string]any{"version": "4.0.0"}},
 		{name: "zero timeout", values: map[string]any{"timeout": time.Duration(0)}, errs: []string{"timeout|must be positive"}},
+		{name: "one write in flight", values: map[string]any{"writes_in_flight": int64(1)}},
+		{name: "most writes in flight", values: map[string]any{"writes_in_flight": int64(maxWritesInFlight)}},
+		{name: "no write in flight", values: map[string]any{"writes_in_flight": int64(0)}, errs: []string{"writes_in_flight|must be at least 1"}},
+		{name: "too many writes in flight", values: map[string]any{"writes_in_flight": int64(maxWritesInFlight + 1)}, errs: []string{"writes_in_flight|must be at most 32"}},
 		{name: "empty client id", values: map[string]any{"client_id": " "}, errs: []string{"client_id|must not be empty"}},
 		{name: "reserved header", values: map[string]any{"headers": map[string]string{"event.id": "x"}}, errs: []string{`headers|"event.id" is set by the output`}},
 		{name: "headers", values: map[string]any{"headers": map[string]string{"source": "engine", "site": "par1"}}},
@@ -205,6 +209,7 @@ func TestNew(t *testing.T) {
 		err    string // "" for success
 	}{
 		{name: "no broker reachable", values: map[string]any{"brokers": []string{"127.0.0.1:1"}}},
+		{name: "writes in flight", values: map[string]any{"writes_in_flight": int64(7)}},
 		{
 			name: "empty password",
 			values: map[string]any{"tls": block(tlsOptions, nil),
@@ -227,6 +232,14 @@ func TestNew(t *testing.T) {
 			if tc.err == "" {
 				if err != nil {
 					t.Fatalf("New: %v", err)
+				}
+				// The core runs as many delivery workers as the output asks for.
+				want := defaultWritesInFlight
+				if n, ok := tc.values["writes_in_flight"]; ok {
+					want = int(n.(int64))
+				}
+				if got := o.(sdk.ConcurrentOutput).WritesInFlight(); got != want {
+					t.Errorf("WritesInFlight = %d, want %d", got, want)
 				}
 				o.(*Output).Close(context.Background())
 				return

@@ -29,7 +29,7 @@ func TestMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &Output{cfg: c, topics: map[string]string{}, metrics: newMetrics(sdk.NopMetrics{})}
+	o := &Output{cfg: c, metrics: newMetrics(sdk.NopMetrics{})}
 
 	at := time.Date(2026, 11, 25, 18, 56, 5, 281_000_000, time.UTC)
 	withID := testEvent(0, "web-1")
@@ -116,10 +116,11 @@ func FuzzTopicTemplate(f *testing.F) {
 			return
 		}
 		c := config{topic: tp}
-		o := &Output{cfg: c, topics: map[string]string{}}
+		o := &Output{cfg: c}
+		w := o.newWrite(1)
 		ev := testEvent(0, "h")
 		ev.Fields.Set("event.module", sdk.String(value))
-		topic, reason := o.renderTopic(&ev)
+		topic, reason := o.renderTopic(w, &ev)
 		if reason != "" {
 			if topic != "" {
 				t.Fatalf("rejected (%s) but topic %q", reason, topic)
@@ -130,7 +131,7 @@ func FuzzTopicTemplate(f *testing.F) {
 			t.Fatalf("template %q with %q gave an invalid topic %q: %v", src, value, topic, err)
 		}
 		// The cached name must be the same on the second render.
-		if again, _ := o.renderTopic(&ev); again != topic {
+		if again, _ := o.renderTopic(w, &ev); again != topic {
 			t.Fatalf("second render %q, first %q", again, topic)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -16,30 +17,62 @@ import (
 	"github.com/engine-audit/engine/sdk"
 )
 
-// Output is the kafka output. Write and Close are never called concurrently
-// (the core's contract); the producer's results come back on a goroutine of
-// their own (collect).
+// Output is the kafka output. Up to cfg.writesInFlight Writes run at once
+// (sdk.ConcurrentOutput), each encoding its batch on its own and handing it
+// to one shared producer; the producer's results come back on a goroutine of
+// their own (collect), which routes each to the write it belongs to.
 type Output struct {
 	cfg     config
 	sc      *sarama.Config
 	log     *slog.Logger
 	metrics metrics
 
-	// connecting carries the result of the connection attempt in flight;
-	// nil when none is.
-	connecting chan connectResult
-	producer   sarama.AsyncProducer
-	collected  chan struct{} // closed once collect has seen the producer's channels close
-	closed     bool
+	closed atomic.Bool // set (under mu) by Close; Write refuses from then on
 
-	spare  *writeState       // buffers of the last write that completed, for reuse
-	topics map[string]string // rendered topic names, so that each is allocated once
-	name   []byte            // scratch for rendering a topic
+	mu sync.Mutex
+	// connecting is the connection attempt in flight, or one that failed
+	// and whose error no Write has reported yet; nil when neither.
+	connecting *attempt
+	conn       *conn // the producer; nil until connected, and after Close
+
+	// spares holds the buffers of writes whose messages have all come back,
+	// for reuse; one per write that can be in flight.
+	spares chan *writeState
 }
 
-type connectResult struct {
-	producer sarama.AsyncProducer
-	err      error
+// attempt is one try at creating the producer.
+type attempt struct {
+	done chan struct{} // closed once err and conn are set
+	err  error
+	conn *conn // what the attempt made after Close, for Close to wait on
+}
+
+// conn is one producer and the Writes handing it messages.
+type conn struct {
+	p         sarama.AsyncProducer
+	collected chan struct{} // closed once collect has seen the producer's channels close
+	retired   chan struct{} // closed when the producer is to be closed: Writes stop handing it messages
+	senders   sync.WaitGroup
+}
+
+func newConn(p sarama.AsyncProducer) *conn {
+	c := &conn{p: p, collected: make(chan struct{}), retired: make(chan struct{})}
+	go collect(p, c.collected)
+	return c
+}
+
+// retire closes c's producer once no Write hands it messages any more; the
+// Writes sending to it stop at once. Callers hold o.mu and have taken c out
+// of o.conn, so that no Write starts sending to it again.
+func (c *conn) retire() {
+	close(c.retired)
+	go func() {
+		c.senders.Wait()
+		// AsyncClose sends what is buffered, waits for the answers to what
+		// is in flight and then closes Successes and Errors, which collect
+		// drains: every Write still waiting gets its answers.
+		c.p.AsyncClose()
+	}()
 }
 
 func newOutput(cfg *sdk.Config, env sdk.Env) (any, error) {
@@ -62,51 +95,88 @@ func newOutput(cfg *sdk.Config, env sdk.Env) (any, error) {
 	if env.Metrics != nil {
 		m = env.Metrics
 	}
-	o := &Output{cfg: c, sc: sc, log: log, metrics: newMetrics(m), topics: map[string]string{}}
+	o := &Output{cfg: c, sc: sc, log: log, metrics: newMetrics(m), spares: make(chan *writeState, c.writesInFlight)}
 	// Connect in the background: the engine starts (and buffers) even when
 	// Kafka is down, and the first Write finds the producer ready when it is up.
+	o.mu.Lock()
 	o.connect()
+	o.mu.Unlock()
 	return o, nil
 }
 
-// connect starts creating the producer. sarama connects to a broker then
-// (the idempotent producer asks for its producer id), which can take up to
-// the dial timeout per attempt, so it runs on its own goroutine.
-func (o *Output) connect() {
-	ch := make(chan connectResult, 1)
-	o.connecting = ch
+// WritesInFlight is sdk.ConcurrentOutput: how many Writes the core may run
+// at once.
+func (o *Output) WritesInFlight() int { return o.cfg.writesInFlight }
+
+// connect starts creating the producer; o.mu is held. sarama connects to a
+// broker then (the idempotent producer asks for its producer id), which can
+// take up to the dial timeout per attempt, so it runs on its own goroutine.
+func (o *Output) connect() *attempt {
+	a := &attempt{done: make(chan struct{})}
+	o.connecting = a
 	brokers, sc := o.cfg.brokers, o.sc
 	go func() {
 		p, err := sarama.NewAsyncProducer(brokers, sc)
-		ch <- connectResult{p, err}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		a.err = err
+		if err == nil {
+			c := newConn(p)
+			if o.closed.Load() {
+				// Close came first: close what the attempt made.
+				a.conn = c
+				c.retire()
+			} else {
+				o.conn = c
+			}
+			o.connecting = nil
+		}
+		// A failed attempt stays in o.connecting until a Write has
+		// reported its error; the Write after that tries again.
+		close(a.done)
 	}()
+	return a
 }
 
-// ready returns the producer, waiting for the connection attempt in flight
-// until ctx ends. A failed attempt is reported once and a new one started
-// for the next Write.
-func (o *Output) ready(ctx context.Context) (sarama.AsyncProducer, error) {
-	if o.producer != nil {
-		return o.producer, nil
-	}
-	if o.connecting == nil {
-		o.connect()
-	}
-	select {
-	case r := <-o.connecting:
-		o.connecting = nil
-		if r.err != nil {
-			return nil, sdk.Retryable(fmt.Errorf("kafka output: connecting to %s: %w%s",
-				strings.Join(o.cfg.brokers, ", "), r.err, hint(r.err, o.cfg.topic.String())))
+// acquire returns the producer, waiting for the connection attempt in
+// flight until ctx ends, and counts the caller among its senders: the
+// caller calls c.senders.Done once it has handed over its messages.
+func (o *Output) acquire(ctx context.Context) (*conn, error) {
+	o.mu.Lock()
+	for {
+		if o.closed.Load() {
+			o.mu.Unlock()
+			return nil, errClosed
 		}
-		o.producer = r.producer
-		o.collected = make(chan struct{})
-		go collect(r.producer, o.collected)
-		return o.producer, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("kafka output: still connecting to %s: %w", strings.Join(o.cfg.brokers, ", "), ctx.Err())
+		if c := o.conn; c != nil {
+			c.senders.Add(1)
+			o.mu.Unlock()
+			return c, nil
+		}
+		a := o.connecting
+		if a == nil {
+			a = o.connect()
+		}
+		o.mu.Unlock()
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("kafka output: still connecting to %s: %w", strings.Join(o.cfg.brokers, ", "), ctx.Err())
+		}
+		o.mu.Lock()
+		if a.err != nil {
+			if o.connecting == a {
+				o.connecting = nil // reported: the next Write tries again
+			}
+			o.mu.Unlock()
+			return nil, sdk.Retryable(fmt.Errorf("kafka output: connecting to %s: %w%s",
+				strings.Join(o.cfg.brokers, ", "), a.err, hint(a.err, o.cfg.topic.String())))
+		}
+		// Connected (or closed, or dropped again meanwhile): look again.
 	}
 }
+
+var errClosed = sdk.Permanent(errors.New("kafka output: write after close"))
 
 // collect hands each result of the producer to the write its message
 // belongs to, until the producer is closed.
@@ -148,6 +218,12 @@ type writeState struct {
 	errs    []error // per event: nil once delivered
 	ready   []*sarama.ProducerMessage
 
+	// Rendered topic names, so that each is allocated once per writeState
+	// rather than once per message, and scratch to render one in. Kept
+	// per write so that concurrent writes share nothing.
+	topics map[string]string
+	name   []byte
+
 	pending atomic.Int64 // messages not back yet, plus one while Write sends
 	done    chan struct{}
 }
@@ -179,10 +255,13 @@ type bytesEncoder struct{ b []byte }
 func (e *bytesEncoder) Encode() ([]byte, error) { return e.b, nil }
 func (e *bytesEncoder) Length() int             { return len(e.b) }
 
+// newWrite returns a writeState for n events, reusing the buffers of a
+// write that has completed when there is one.
 func (o *Output) newWrite(n int) *writeState {
-	w := o.spare
-	o.spare = nil
-	if w == nil {
+	var w *writeState
+	select {
+	case w = <-o.spares:
+	default:
 		w = &writeState{}
 	}
 	if cap(w.msgs) < n {
@@ -201,14 +280,23 @@ func (o *Output) newWrite(n int) *writeState {
 	return w
 }
 
+// reuse keeps w for a later write. Only a write whose messages have all come
+// back may be reused: sarama holds on to them until then.
+func (o *Output) reuse(w *writeState) {
+	select {
+	case o.spares <- w:
+	default:
+	}
+}
+
 // Write produces every event of b and waits until the brokers have
 // acknowledged each message (or refused it), or until ctx ends. It returns
 // nil when all were delivered, and otherwise a PartialError naming the
 // events to retry and the ones Kafka refuses for good, or a Retryable error
-// when nothing went through.
+// when nothing went through. Several Writes may run at once.
 func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
-	if o.closed {
-		return sdk.Permanent(errors.New("kafka output: write after close"))
+	if o.closed.Load() {
+		return errClosed
 	}
 	if len(b.Events) == 0 {
 		return nil
@@ -216,15 +304,13 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p, err := o.ready(ctx)
-	if err != nil {
-		return err
-	}
 	w := o.newWrite(len(b.Events))
 	var rejected []sdk.Rejection
 	// Encode the whole batch first, then hand it over in one go: sarama
 	// then packs it into few large requests, instead of sending each few
 	// messages that are ready while the rest are still being encoded.
+	// Encoding holds no lock, so that concurrent writes encode in parallel
+	// (and while the first connection is being made).
 	msgs := w.ready[:0]
 	var bytes int
 	for i := range b.Events {
@@ -238,19 +324,35 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 		msgs = append(msgs, m)
 	}
 	w.ready = msgs
-	in := p.Input()
+	if len(msgs) == 0 {
+		// Every event was refused before sending: nothing for Kafka.
+		o.reuse(w)
+		return o.classify(w, rejected)
+	}
+	c, err := o.acquire(ctx)
+	if err != nil {
+		o.reuse(w)
+		return err
+	}
+	in := c.p.Input()
 	w.pending.Add(int64(len(msgs)))
 	for k, m := range msgs {
 		select {
 		case in <- m:
+			continue
 		case <-ctx.Done():
-			// The messages already handed over may still be delivered; the
-			// core writes the whole batch again (at least once).
-			w.pending.Add(-int64(len(msgs) - k))
-			w.release()
-			return fmt.Errorf("kafka output: stopped while producing: %w", ctx.Err())
+			err = fmt.Errorf("kafka output: stopped while producing: %w", ctx.Err())
+		case <-c.retired:
+			err = sdk.Retryable(errors.New("kafka output: the producer was closed while this batch was being handed to it"))
 		}
+		// The messages already handed over may still be delivered; the
+		// core writes the whole batch again (at least once).
+		c.senders.Done()
+		w.pending.Add(-int64(len(msgs) - k))
+		w.release()
+		return err
 	}
+	c.senders.Done()
 	w.release()
 	o.metrics.bytes.Add(float64(bytes))
 	select {
@@ -259,22 +361,26 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 		return fmt.Errorf("kafka output: stopped while waiting for the brokers' acknowledgements: %w", ctx.Err())
 	}
 	err = o.classify(w, rejected)
-	o.spare = w
-	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+	o.reuse(w)
+	if c.p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
 		// The idempotent producer cannot go on (its producer id was
 		// refused); the next Write starts a new one.
-		o.log.Warn("kafka output: the producer is in a fatal state; reconnecting", "error", err)
-		o.dropProducer()
+		o.dropProducer(c, err)
 	}
 	return err
 }
 
-// dropProducer closes the producer in the background; the next Write
-// connects again.
-func (o *Output) dropProducer() {
-	p := o.producer
-	o.producer, o.collected = nil, nil
-	p.AsyncClose() // its collect goroutine ends when the producer has closed
+// dropProducer closes c's producer in the background, unless another Write
+// did already; the next Write connects again.
+func (o *Output) dropProducer(c *conn, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.conn != c {
+		return
+	}
+	o.log.Warn("kafka output: the producer is in a fatal state; reconnecting", "error", err)
+	o.conn = nil
+	c.retire() // its collect goroutine ends when the producer has closed
 }
 
 // errRejected marks, in writeState.errs, an event that was never sent.
@@ -283,7 +389,7 @@ var errRejected = errors.New("rejected before sending")
 // message fills in the message for event i, or returns why the event cannot
 // be sent at all.
 func (o *Output) message(w *writeState, i int, ev *sdk.Event) (*sarama.ProducerMessage, string) {
-	topic, reason := o.renderTopic(ev)
+	topic, reason := o.renderTopic(w, ev)
 	if reason != "" {
 		return nil, reason
 	}
@@ -335,27 +441,30 @@ func (o *Output) message(w *writeState, i int, ev *sdk.Event) (*sarama.ProducerM
 var eventIDKey = []byte(eventIDHeader)
 
 // renderTopic returns the topic of ev, or why it has none.
-func (o *Output) renderTopic(ev *sdk.Event) (string, string) {
+func (o *Output) renderTopic(w *writeState, ev *sdk.Event) (string, string) {
 	t := o.cfg.topic
 	if t.Static() {
 		return t.String(), ""
 	}
-	name, err := t.Append(o.name[:0], ev)
-	o.name = name
+	name, err := t.Append(w.name[:0], ev)
+	w.name = name
 	if err != nil {
 		return "", "topic: " + err.Error()
 	}
-	if s, ok := o.topics[string(name)]; ok {
+	if s, ok := w.topics[string(name)]; ok {
 		return s, ""
 	}
 	if err := checkTopic(string(name)); err != nil {
 		return "", fmt.Sprintf("topic template %q: %v", t.String(), err)
 	}
 	s := string(name)
-	if len(o.topics) > 10000 {
-		clear(o.topics) // a template over a field with unbounded values
+	switch {
+	case w.topics == nil:
+		w.topics = map[string]string{}
+	case len(w.topics) > 10000:
+		clear(w.topics) // a template over a field with unbounded values
 	}
-	o.topics[s] = s
+	w.topics[s] = s
 	return s, ""
 }
 
@@ -477,41 +586,36 @@ func hint(err error, topic string) string {
 	return ""
 }
 
-// Close waits for the messages in flight and closes the producer, until ctx
-// ends. Calling it again does nothing.
+// Close closes the producer once the Writes handing it messages have
+// stopped (at once: they give up handing over the rest), after it has sent
+// what it holds and received the answers, until ctx ends. Writes still
+// waiting for acknowledgements get them. Calling it again does nothing.
 func (o *Output) Close(ctx context.Context) error {
-	if o.closed {
+	o.mu.Lock()
+	if o.closed.Load() {
+		o.mu.Unlock()
 		return nil
 	}
-	o.closed = true
-	if o.producer == nil && o.connecting != nil {
+	o.closed.Store(true)
+	a, c := o.connecting, o.conn
+	o.conn = nil
+	if c != nil {
+		c.retire()
+	}
+	o.mu.Unlock()
+	if c == nil && a != nil {
 		select {
-		case r := <-o.connecting:
-			o.connecting = nil
-			if r.err != nil {
-				return nil
-			}
-			o.producer, o.collected = r.producer, make(chan struct{})
-			go collect(r.producer, o.collected)
+		case <-a.done:
 		case <-ctx.Done():
-			// The attempt ends by itself; close what it made then.
-			go func(ch chan connectResult) {
-				if r := <-ch; r.err == nil {
-					go collect(r.producer, make(chan struct{}))
-					r.producer.AsyncClose()
-				}
-			}(o.connecting)
-			return nil
+			return nil // the attempt closes what it makes
 		}
+		c = a.conn // set (and retired) only when it succeeded after Close began
 	}
-	if o.producer == nil {
+	if c == nil {
 		return nil
 	}
-	// AsyncClose sends what is buffered, waits for the answers to what is in
-	// flight and then closes Successes and Errors, which collect drains.
-	o.producer.AsyncClose()
 	select {
-	case <-o.collected:
+	case <-c.collected:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka output: closing the producer: %w (messages still in flight are abandoned)", ctx.Err())
@@ -519,6 +623,6 @@ func (o *Output) Close(ctx context.Context) error {
 }
 
 var (
-	_ sdk.Output = (*Output)(nil)
-	_ sdk.Closer = (*Output)(nil)
+	_ sdk.ConcurrentOutput = (*Output)(nil)
+	_ sdk.Closer           = (*Output)(nil)
 )
