@@ -38,11 +38,27 @@ func realES(t testing.TB) *cluster {
 	rand.Read(b[:])
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	c := &cluster{t: t, url: url, run: "enginetest-" + truncateName(name, 40) + "-" + hex.EncodeToString(b[:])}
-	t.Cleanup(func() {
-		c.do("DELETE", "/"+c.run+"*?expand_wildcards=all&ignore_unavailable=true", "")
-		c.do("DELETE", "/_index_template/"+c.run+"*", "")
-	})
+	t.Cleanup(c.cleanup)
 	return c
+}
+
+// cleanup deletes the test's indices and templates. Indices go by name:
+// Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
+func (c *cluster) cleanup() {
+	req, err := http.NewRequest("GET", c.url+"/_cat/indices/"+c.run+"*?h=index&expand_wildcards=all", nil)
+	if err != nil {
+		return
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if names := strings.Fields(string(data)); len(names) > 0 {
+		c.do("DELETE", "/"+strings.Join(names, ",")+"?ignore_unavailable=true", "")
+	}
+	c.do("DELETE", "/_index_template/"+c.run+"*", "")
 }
 
 func truncateName(s string, n int) string {
