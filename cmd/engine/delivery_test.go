@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,9 +17,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/engine-audit/engine/internal/corpus"
+	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/internal/testservers"
-	"github.com/engine-audit/engine/plugins/processors/coalesce"
-	"github.com/engine-audit/engine/sdk"
 )
 
 // These tests run the binary against the real Elasticsearch and Kafka of
@@ -41,28 +39,8 @@ func deliveryLog(t testing.TB, dir string, n int) (string, map[string]bool) {
 		t.Fatal(err)
 	}
 	ids := map[string]bool{}
-	sink := sdk.EmitterFunc(func(_ context.Context, b *sdk.Batch) error {
-		for i := range b.Events {
-			ids[b.Events[i].ID] = true
-		}
-		b.Done()
-		return nil
-	})
-	p := coalesce.New(coalesce.Options{})
-	ctx := context.Background()
-	for start := 0; start < len(lines); start += 1024 {
-		b := sdk.NewBatch(1024)
-		for _, l := range lines[start:min(start+1024, len(lines))] {
-			ev := sdk.Event{Fields: sdk.MakeFields(1)}
-			ev.Fields.Append(sdk.FieldMessage, sdk.String(l))
-			b.Events = append(b.Events, ev)
-		}
-		if err := p.Process(ctx, b, sink); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Drain(ctx, sink, true); err != nil {
-		t.Fatal(err)
+	for _, ev := range coalesced.Events(t, lines) {
+		ids[ev.ID] = true
 	}
 	return path, ids
 }
