@@ -110,7 +110,7 @@ func BenchmarkVsBare(b *testing.B) {
 		{"gzip", benchBatch, defaultWritesInFlight},
 		{"lz4", 2 * benchBatch, defaultWritesInFlight}, // the core's default batch_max_events for outputs
 	}
-	for _, n := range []int{1, 2, 8} { // the choice of the default
+	for _, n := range []int{1, 2, 8, 16} { // the choice of the default
 		cases = append(cases, benchCase{"lz4", benchBatch, n})
 	}
 	for _, tc := range cases {
