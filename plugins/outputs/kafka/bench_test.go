@@ -15,8 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/engine-audit/engine/internal/corpus"
-	"github.com/engine-audit/engine/plugins/processors/coalesce"
+	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -56,37 +55,7 @@ var (
 // corpusEvents returns the first benchEvents events the coalesce processor
 // makes of the corpus.
 func corpusEvents(b *testing.B) []sdk.Event {
-	benchOnce.Do(func() {
-		lines := corpus.Lines(b)
-		p := coalesce.New(coalesce.Options{})
-		sink := sdk.EmitterFunc(func(_ context.Context, batch *sdk.Batch) error {
-			for i := range batch.Events {
-				if len(benchCorpus) < benchEvents {
-					benchCorpus = append(benchCorpus, batch.Events[i].Clone())
-				}
-			}
-			batch.Done()
-			return nil
-		})
-		ctx := context.Background()
-		for start := 0; start < len(lines) && len(benchCorpus) < benchEvents; start += 1024 {
-			batch := sdk.NewBatch(1024)
-			for _, l := range lines[start:min(start+1024, len(lines))] {
-				ev := sdk.Event{Fields: sdk.MakeFields(1)}
-				ev.Fields.Append(sdk.FieldMessage, sdk.String(l))
-				batch.Events = append(batch.Events, ev)
-			}
-			if err := p.Process(ctx, batch, sink); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := p.Drain(ctx, sink, true); err != nil {
-			b.Fatal(err)
-		}
-	})
-	if len(benchCorpus) < benchEvents {
-		b.Fatalf("the corpus gave %d events, want %d", len(benchCorpus), benchEvents)
-	}
+	benchOnce.Do(func() { benchCorpus = coalesced.Corpus(b, benchEvents) })
 	return benchCorpus
 }
 
