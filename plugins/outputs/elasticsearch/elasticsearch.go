@@ -20,11 +20,13 @@ import (
 
 // Defaults, shared by the schema and the README.
 const (
-	defaultIndex         = "engine-%Y.%m.%d"
-	defaultBulkMaxEvents = 1600
-	defaultBulkMaxBytes  = 5 << 20
-	defaultTimeout       = 90 * time.Second
-	defaultConcurrency   = 2
+	defaultIndex          = "engine-%Y.%m.%d"
+	defaultBulkMaxEvents  = 1600
+	defaultBulkMaxBytes   = 5 << 20
+	defaultTimeout        = 90 * time.Second
+	defaultConcurrency    = 1
+	defaultWritesInFlight = 2
+	maxWritesInFlight     = 16
 )
 
 var tlsOptions = []sdk.Option{
@@ -152,7 +154,13 @@ var options = []sdk.Option{
 		Name:    "bulk_concurrency",
 		Type:    sdk.TypeInt,
 		Default: int64(defaultConcurrency),
-		Doc:     "How many bulk requests of one batch are in flight at once. A batch is cut into at least this many requests when it holds enough documents (64 or more per request).",
+		Doc:     "How many bulk requests of one batch are in flight at once. Above 1, a batch is cut into that many requests when each still gets 64 documents or more. writes_in_flight is usually the better knob: it keeps requests whole.",
+	},
+	{
+		Name:    "writes_in_flight",
+		Type:    sdk.TypeInt,
+		Default: int64(defaultWritesInFlight),
+		Doc:     "How many batches the output may be writing at once: the next batch is encoded and sent while earlier ones wait for the cluster. Batches may then be stored out of order (documents carry their own @timestamp). 1 to 16.",
 	},
 	{
 		Name:    "compression",
@@ -205,22 +213,23 @@ func init() {
 
 // config is the decoded and checked configuration.
 type config struct {
-	urls        []string
-	username    string
-	password    string
-	apiKey      string // base64 "id:key"
-	tls         tlsConfig
-	index       *template.Template // nil in data stream mode
-	dataStream  string
-	pipeline    string
-	maxEvents   int
-	maxBytes    int
-	concurrency int
-	compression bool
-	timeout     time.Duration
-	tmpl        templateConfig
-	deadLetter  *template.Template // nil when unset
-	headers     map[string]string
+	urls           []string
+	username       string
+	password       string
+	apiKey         string // base64 "id:key"
+	tls            tlsConfig
+	index          *template.Template // nil in data stream mode
+	dataStream     string
+	pipeline       string
+	maxEvents      int
+	maxBytes       int
+	concurrency    int
+	writesInFlight int
+	compression    bool
+	timeout        time.Duration
+	tmpl           templateConfig
+	deadLetter     *template.Template // nil when unset
+	headers        map[string]string
 }
 
 type tlsConfig struct {
@@ -334,6 +343,11 @@ func parseConfig(cfg *sdk.Config) (*config, error) {
 		return nil, sdk.OptionErrorf("bulk_concurrency", "must be between 1 and 64, got %d", conc)
 	}
 	c.concurrency = int(conc)
+	wif := cfg.Int("writes_in_flight")
+	if wif < 1 || wif > maxWritesInFlight {
+		return nil, sdk.OptionErrorf("writes_in_flight", "must be between 1 and %d, got %d", maxWritesInFlight, wif)
+	}
+	c.writesInFlight = int(wif)
 	if c.timeout <= 0 {
 		return nil, sdk.OptionErrorf("timeout", "must be positive")
 	}

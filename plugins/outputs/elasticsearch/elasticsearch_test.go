@@ -1063,3 +1063,69 @@ func writeCertPEM(t *testing.T, path string, srv *httptest.Server) {
 		t.Fatal(err)
 	}
 }
+
+// --- concurrent writes ---------------------------------------------------------
+
+func TestConcurrentWritesDeliverEachDocumentOnce(t *testing.T) {
+	f := newFake(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	f.bulk = func(lines []bulkLine) (int, string) {
+		time.Sleep(time.Millisecond) // let the writes overlap
+		items := make([]string, len(lines))
+		mu.Lock()
+		for i, l := range lines {
+			seen[l.ID]++
+			items[i] = itemJSON(201, "")
+			if strings.HasSuffix(l.ID, "-7") {
+				items[i] = itemJSON(429, "es_rejected_execution_exception")
+			}
+		}
+		mu.Unlock()
+		return 200, bulkJSON(true, items)
+	}
+	o := openOutput(t, map[string]any{"urls": []string{f.URL}, "writes_in_flight": int64(4), "bulk_max_events": int64(10)})
+	var out sdk.Output = o
+	co, ok := out.(sdk.ConcurrentOutput)
+	if !ok || co.WritesInFlight() != 4 {
+		t.Fatalf("the output does not take 4 writes at once (%v)", ok)
+	}
+	const writers, perBatch = 8, 50
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var evs []sdk.Event
+			for i := range perBatch {
+				evs = append(evs, event(fmt.Sprintf("w%d-%d", g, i), "message", "m"))
+			}
+			errs[g] = o.Write(context.Background(), batchOf(evs...))
+		}()
+	}
+	wg.Wait()
+	for g, err := range errs {
+		var pe *sdk.PartialError
+		if !errors.As(err, &pe) || fmt.Sprint(pe.Retry) != "[7]" || len(pe.Rejected) != 0 {
+			t.Errorf("writer %d: got %v, want its own event 7 to retry", g, err)
+		}
+	}
+	if len(seen) != writers*perBatch {
+		t.Errorf("%d distinct documents sent, want %d", len(seen), writers*perBatch)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	templates := 0
+	for _, r := range f.requests {
+		if strings.HasPrefix(r.path, "/_index_template/") && r.method == http.MethodPut {
+			templates++
+		}
+	}
+	if templates != 1 {
+		t.Errorf("template put %d times by concurrent first writes, want 1", templates)
+	}
+}

@@ -23,8 +23,9 @@ import (
 	"github.com/engine-audit/engine/sdk/template"
 )
 
-// Output is the elasticsearch output. Write is never called concurrently;
-// within one Write, up to bulk_concurrency bulk requests are in flight.
+// Output is the elasticsearch output. Up to writes_in_flight Writes run at
+// once (sdk.ConcurrentOutput), each with up to bulk_concurrency bulk
+// requests in flight.
 type Output struct {
 	cfg     *config
 	client  *es.Client
@@ -33,14 +34,22 @@ type Output struct {
 	metrics metrics
 
 	bulkPath string // "/_bulk?..." with the query every bulk request carries
-	ready    bool   // the template is installed (or not wanted)
 	closed   atomic.Bool
 
-	// Reused across Writes.
-	buf   []byte
-	items []item
-	state []outcome
-	dead  []byte
+	setup sync.Mutex  // held while the template is installed
+	ready atomic.Bool // the template is installed (or not wanted)
+
+	writes sync.Pool // of *write, reused across Writes
+}
+
+// write is the scratch state of one Write.
+type write struct {
+	o     *Output
+	buf   []byte    // the bulk body
+	items []item    // the documents in buf
+	state []outcome // per event of the batch
+	dead  []byte    // the dead-letter bulk body
+	doc   []byte    // one document, for the dead letter
 }
 
 // item is one document in the encoded bulk body.
@@ -101,8 +110,9 @@ func open(c *config, env sdk.Env) (*Output, error) {
 		log:     log,
 		id:      env.ID,
 		metrics: newMetrics(m),
-		ready:   !c.tmpl.enabled,
 	}
+	o.ready.Store(!c.tmpl.enabled)
+	o.writes.New = func() any { return &write{o: o} }
 	q := url.Values{}
 	// Only what classification needs comes back: not _index, _id, _shards
 	// and friends of every item.
@@ -140,23 +150,42 @@ func (o *Output) Write(ctx context.Context, b *sdk.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
 	}
-	if !o.ready {
-		if _, err := o.installTemplate(ctx); err != nil {
+	if !o.ready.Load() {
+		if err := o.ensureTemplate(ctx); err != nil {
 			if errors.Is(err, es.ErrClosed) {
 				return sdk.Permanent(errClosed)
 			}
 			return sdk.Retryable(setupHint(fmt.Errorf("elasticsearch output: %w", err)))
 		}
-		o.ready = true
 	}
 
-	o.state = resize(o.state, len(b.Events))
-	o.buf, o.items = o.encode(b, o.buf[:0], o.items[:0])
-	o.send(ctx, o.buf, o.items)
+	w := o.writes.Get().(*write)
+	defer o.writes.Put(w)
+	w.state = resize(w.state, len(b.Events))
+	w.buf, w.items = w.encode(b, w.buf[:0], w.items[:0])
+	w.send(ctx, w.buf, w.items)
 	if o.cfg.deadLetter != nil {
-		o.deadLetter(ctx, b)
+		w.deadLetter(ctx, b)
 	}
-	return o.result(ctx)
+	return w.result(ctx)
+}
+
+// WritesInFlight implements sdk.ConcurrentOutput.
+func (o *Output) WritesInFlight() int { return o.cfg.writesInFlight }
+
+// ensureTemplate installs the template once; concurrent Writes wait for the
+// first one's attempt.
+func (o *Output) ensureTemplate(ctx context.Context) error {
+	o.setup.Lock()
+	defer o.setup.Unlock()
+	if o.ready.Load() {
+		return nil
+	}
+	if _, err := o.installTemplate(ctx); err != nil {
+		return err
+	}
+	o.ready.Store(true)
+	return nil
 }
 
 func resize(s []outcome, n int) []outcome {
@@ -171,16 +200,16 @@ func resize(s []outcome, n int) []outcome {
 // encode writes the bulk body of the batch: per event a create action with
 // its index and _id, then the document. Events whose index cannot be
 // rendered are rejected here.
-func (o *Output) encode(b *sdk.Batch, buf []byte, items []item) ([]byte, []item) {
+func (w *write) encode(b *sdk.Batch, buf []byte, items []item) ([]byte, []item) {
 	for i := range b.Events {
 		ev := &b.Events[i]
 		start := len(buf)
 		buf = append(buf, `{"create":{"_index":"`...)
 		var err error
-		buf, err = o.appendIndex(buf, ev)
+		buf, err = w.o.appendIndex(buf, ev)
 		if err != nil {
 			buf = buf[:start]
-			o.state[i] = outcome{kind: rejected, reason: err.Error(), errTyp: "index_name"}
+			w.state[i] = outcome{kind: rejected, reason: err.Error(), errTyp: "index_name"}
 			continue
 		}
 		buf = append(buf, `","_id":"`...)
@@ -275,22 +304,22 @@ type chunk struct {
 // send sends the items in bulk requests of at most bulk_max_events and
 // bulk_max_bytes, up to bulk_concurrency at a time, and records each
 // event's outcome.
-func (o *Output) send(ctx context.Context, buf []byte, items []item) {
-	chunks := o.split(buf, items)
-	if len(chunks) == 1 || o.cfg.concurrency == 1 {
+func (w *write) send(ctx context.Context, buf []byte, items []item) {
+	chunks := w.split(buf, items)
+	if len(chunks) == 1 || w.o.cfg.concurrency == 1 {
 		for _, ch := range chunks {
-			o.sendChunk(ctx, ch)
+			w.sendChunk(ctx, ch)
 		}
 		return
 	}
 	var wg sync.WaitGroup
 	next := make(chan chunk)
-	for range min(o.cfg.concurrency, len(chunks)) {
+	for range min(w.o.cfg.concurrency, len(chunks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ch := range next {
-				o.sendChunk(ctx, ch)
+				w.sendChunk(ctx, ch)
 			}
 		}()
 	}
@@ -308,18 +337,18 @@ const minPerRequest = 64
 // split cuts items into chunks. With bulk_concurrency above 1, a batch is
 // cut into that many requests when it is large enough, so that the
 // requests of one Write overlap.
-func (o *Output) split(buf []byte, items []item) []chunk {
+func (w *write) split(buf []byte, items []item) []chunk {
 	if len(items) == 0 {
 		return nil
 	}
-	per := o.cfg.maxEvents
-	if o.cfg.concurrency > 1 {
-		per = min(per, max(minPerRequest, (len(items)+o.cfg.concurrency-1)/o.cfg.concurrency))
+	per := w.o.cfg.maxEvents
+	if w.o.cfg.concurrency > 1 {
+		per = min(per, max(minPerRequest, (len(items)+w.o.cfg.concurrency-1)/w.o.cfg.concurrency))
 	}
 	var chunks []chunk
 	first := 0
 	for i := 1; i <= len(items); i++ {
-		if i < len(items) && i-first < per && items[i].end-items[first].start <= o.cfg.maxBytes {
+		if i < len(items) && i-first < per && items[i].end-items[first].start <= w.o.cfg.maxBytes {
 			continue
 		}
 		chunks = append(chunks, chunk{items: items[first:i], body: buf[items[first].start:items[i-1].end]})
@@ -331,43 +360,43 @@ func (o *Output) split(buf []byte, items []item) []chunk {
 // sendChunk sends one bulk request and records the outcome of its items. A
 // request the cluster finds too large (413) is halved and sent again; a
 // single document too large is rejected.
-func (o *Output) sendChunk(ctx context.Context, ch chunk) {
-	res, err := o.bulk(ctx, ch.body)
+func (w *write) sendChunk(ctx context.Context, ch chunk) {
+	res, err := w.o.bulk(ctx, ch.body)
 	var se *statusError
 	switch {
 	case errors.As(err, &se) && se.status == http.StatusRequestEntityTooLarge:
 		if len(ch.items) == 1 {
-			o.state[ch.items[0].event] = outcome{kind: rejected, errTyp: "request_entity_too_large",
+			w.state[ch.items[0].event] = outcome{kind: rejected, errTyp: "request_entity_too_large",
 				reason: fmt.Sprintf("the document (%d bytes) is larger than the cluster accepts in a request (413; http.max_content_length)", ch.items[0].end-ch.items[0].doc)}
 			return
 		}
 		half := len(ch.items) / 2
 		base := ch.items[0].start
-		o.sendChunk(ctx, chunk{items: ch.items[:half], body: ch.body[:ch.items[half-1].end-base]})
-		o.sendChunk(ctx, chunk{items: ch.items[half:], body: ch.body[ch.items[half].start-base:]})
+		w.sendChunk(ctx, chunk{items: ch.items[:half], body: ch.body[:ch.items[half-1].end-base]})
+		w.sendChunk(ctx, chunk{items: ch.items[half:], body: ch.body[ch.items[half].start-base:]})
 		return
 	case err != nil:
 		reason := err.Error()
 		for _, it := range ch.items {
-			o.state[it.event] = outcome{kind: retry, reason: reason}
+			w.state[it.event] = outcome{kind: retry, reason: reason}
 		}
 		return
 	}
 	if len(res.Items) != len(ch.items) {
 		reason := fmt.Sprintf("the bulk response has %d items for %d documents", len(res.Items), len(ch.items))
 		for _, it := range ch.items {
-			o.state[it.event] = outcome{kind: retry, reason: reason}
+			w.state[it.event] = outcome{kind: retry, reason: reason}
 		}
 		return
 	}
 	if !res.Errors {
 		for _, it := range ch.items {
-			o.state[it.event] = outcome{kind: created}
+			w.state[it.event] = outcome{kind: created}
 		}
 		return
 	}
 	for k, it := range ch.items {
-		o.state[it.event] = classifyItem(res.Items[k].result())
+		w.state[it.event] = classifyItem(res.Items[k].result())
 	}
 }
 
@@ -518,13 +547,13 @@ func missingPipeline(e *esError) bool {
 
 // deadLetter writes the rejected events into the dead-letter index, each
 // under its own _id, as a document that holds the original as a string.
-func (o *Output) deadLetter(ctx context.Context, b *sdk.Batch) {
+func (w *write) deadLetter(ctx context.Context, b *sdk.Batch) {
 	var items []item
-	buf := o.dead[:0]
+	buf := w.dead[:0]
 	now := time.Now().UTC()
-	var doc []byte
-	for i := range o.state {
-		st := &o.state[i]
+	doc := w.doc[:0]
+	for i := range w.state {
+		st := &w.state[i]
 		if st.kind != rejected {
 			continue
 		}
@@ -532,7 +561,7 @@ func (o *Output) deadLetter(ctx context.Context, b *sdk.Batch) {
 		start := len(buf)
 		buf = append(buf, `{"create":{"_index":"`...)
 		var err error
-		buf, err = appendTarget(buf, o.cfg.deadLetter, ev)
+		buf, err = appendTarget(buf, w.o.cfg.deadLetter, ev)
 		if err != nil {
 			buf = buf[:start]
 			st.reason += "; dead_letter_index: " + err.Error()
@@ -555,8 +584,8 @@ func (o *Output) deadLetter(ctx context.Context, b *sdk.Batch) {
 		if dl.Time.IsZero() {
 			dl.Time = now
 		}
-		index := o.targetName(ev)
-		dl.Fields.Append("engine.component.id", sdk.String(o.id))
+		index := w.o.targetName(ev)
+		dl.Fields.Append("engine.component.id", sdk.String(w.o.id))
 		dl.Fields.Append("engine.dead_letter.index", sdk.String(index))
 		dl.Fields.Append("error.message", sdk.String(st.reason))
 		dl.Fields.Append("error.type", sdk.String(st.errTyp))
@@ -566,7 +595,7 @@ func (o *Output) deadLetter(ctx context.Context, b *sdk.Batch) {
 		buf = append(buf, '\n')
 		items = append(items, item{event: i, start: start, end: len(buf), doc: docStart, idStart: idStart, idEnd: idEnd})
 	}
-	o.dead = buf
+	w.dead, w.doc = buf, doc
 	if len(items) == 0 {
 		return
 	}
@@ -574,11 +603,11 @@ func (o *Output) deadLetter(ctx context.Context, b *sdk.Batch) {
 	// original reasons to pass on if the dead-letter index refuses too.
 	orig := make(map[int]outcome, len(items))
 	for _, it := range items {
-		orig[it.event] = o.state[it.event]
+		orig[it.event] = w.state[it.event]
 	}
-	o.send(ctx, buf, items)
+	w.send(ctx, buf, items)
 	for _, it := range items {
-		st := &o.state[it.event]
+		st := &w.state[it.event]
 		was := orig[it.event]
 		switch st.kind {
 		case created, duplicate:
@@ -604,14 +633,14 @@ func (o *Output) targetName(ev *sdk.Event) string {
 }
 
 // result turns the outcomes into Write's answer and counts them.
-func (o *Output) result(ctx context.Context) error {
+func (w *write) result(ctx context.Context) error {
 	var (
 		counts   [deadLettered + 1]int
 		retries  []int
 		rejects  []sdk.Rejection
 		firstErr string
 	)
-	for i, st := range o.state {
+	for i, st := range w.state {
 		counts[st.kind]++
 		switch st.kind {
 		case retry:
@@ -623,7 +652,7 @@ func (o *Output) result(ctx context.Context) error {
 			rejects = append(rejects, sdk.Rejection{Index: i, Reason: st.reason})
 		}
 	}
-	o.metrics.count(counts)
+	w.o.metrics.count(counts)
 	if len(retries) == 0 && len(rejects) == 0 {
 		return nil
 	}
@@ -634,11 +663,11 @@ func (o *Output) result(ctx context.Context) error {
 			err = fmt.Errorf("elasticsearch output: %w", ctx.Err())
 		}
 	}
-	if len(rejects) == 0 && len(retries) == len(o.state) {
+	if len(rejects) == 0 && len(retries) == len(w.state) {
 		return sdk.Retryable(err)
 	}
 	if len(rejects) > 0 {
-		o.log.Warn("elasticsearch output: documents rejected", "count", len(rejects), "first", rejects[0].Reason)
+		w.o.log.Warn("elasticsearch output: documents rejected", "count", len(rejects), "first", rejects[0].Reason)
 	}
 	return &sdk.PartialError{Retry: retries, Rejected: rejects, Err: err}
 }
