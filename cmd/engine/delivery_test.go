@@ -459,3 +459,28 @@ func TestKill9WithDiskBufferThenRestart(t *testing.T) {
 	checkES(t, url, targets.index, want)
 	checkKafka(t, brokers, targets.topic, want)
 }
+
+func TestValidateCheckConnectionsRealServers(t *testing.T) {
+	url := testservers.ES(t)
+	brokers := testservers.Kafka(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "audit.log")
+	os.WriteFile(log, nil, 0o600)
+	reachable := deliveryPipeline(t, mkdir(t, dir, "up"), log, deliveryTargets{esURL: url, index: "unused", brokers: brokers, topic: "unused"})
+	r := cliRun(t, "", "validate", "--check-connections", reachable)
+	if r.code != 0 || !strings.Contains(r.stdout, "Reached the destination of output.elasticsearch.es.") ||
+		!strings.Contains(r.stdout, "Reached the destination of output.kafka.kafka.") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	closed := freeAddress(t)
+	unreachable := deliveryPipeline(t, mkdir(t, dir, "down"), log, deliveryTargets{esURL: "http://" + closed, index: "unused", brokers: []string{closed}, topic: "unused"})
+	r = cliRun(t, "", "validate", "--check-connections", "--connect-timeout", "20s", unreachable)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"Cannot reach the destination of output.elasticsearch.es", "Cannot reach the destination of output.kafka.kafka"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

@@ -161,7 +161,10 @@ func checkConnections(ctx context.Context, p *config.Pipeline, timeout time.Dura
 			reached = append(reached, r.c.ID)
 			continue
 		}
-		detail := fmt.Sprintf("%s: %s.", r.c.ID, strings.TrimSuffix(r.err.Error(), "."))
+		detail := fmt.Sprintf("%s: %s", r.c.ID, r.err.Error())
+		if !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") {
+			detail += "."
+		}
 		if errors.Is(r.err, context.DeadlineExceeded) {
 			detail += fmt.Sprintf(" No answer within %s (--connect-timeout): check the address, and that a firewall lets engine through.", timeout)
 		}
