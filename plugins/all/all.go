@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/engine-audit/engine/plugins/inputs/audit"          // input "audit"
+	_ "github.com/engine-audit/engine/plugins/inputs/fim"            // input "fim"
 	_ "github.com/engine-audit/engine/plugins/inputs/logfile"        // input "logfile"
 	_ "github.com/engine-audit/engine/plugins/outputs/elasticsearch" // output "elasticsearch"
 	_ "github.com/engine-audit/engine/plugins/outputs/file"          // output "file"

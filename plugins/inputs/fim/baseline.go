@@ -1,0 +1,105 @@
+package fim
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketFiles = []byte("files")
+
+// entry is what the baseline knows about one path.
+type entry struct {
+	Type    string            `json:"type"` // file, dir, symlink
+	Target  string            `json:"target,omitempty"`
+	Inode   uint64            `json:"inode,omitempty"`
+	Device  uint64            `json:"device,omitempty"`
+	UID     uint32            `json:"uid"`
+	GID     uint32            `json:"gid"`
+	HasIDs  bool              `json:"has_ids,omitempty"`
+	Mode    uint32            `json:"mode"`
+	Size    int64             `json:"size"`
+	Mtime   int64             `json:"mtime"` // unix ns
+	Ctime   int64             `json:"ctime,omitempty"`
+	Hashes  map[string]string `json:"hashes,omitempty"`
+	Skipped string            `json:"skipped,omitempty"` // why there is no hash
+	Seq     uint64            `json:"seq"`               // order of the change that wrote it
+}
+
+// update is one change to apply to the baseline once delivered; e == nil
+// deletes the path.
+type update struct {
+	path string
+	e    *entry
+	seq  uint64
+}
+
+// baseline is the persistent path -> entry store.
+type baseline struct {
+	db *bolt.DB
+}
+
+func openBaseline(dir string) (*baseline, error) {
+	db, err := bolt.Open(filepath.Join(dir, "baseline.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketFiles)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &baseline{db: db}, nil
+}
+
+// load returns every entry.
+func (b *baseline) load() (map[string]*entry, error) {
+	out := map[string]*entry{}
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFiles).ForEach(func(k, v []byte) error {
+			var e entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return nil // a damaged record is reported again as created
+			}
+			out[string(k)] = &e
+			return nil
+		})
+	})
+	return out, err
+}
+
+// apply writes delivered changes. A change older than what is stored (a
+// batch acknowledged out of order) is skipped.
+func (b *baseline) apply(ups []update) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketFiles)
+		for _, u := range ups {
+			if old := bk.Get([]byte(u.path)); old != nil {
+				var oe entry
+				if json.Unmarshal(old, &oe) == nil && oe.Seq > u.seq {
+					continue
+				}
+			}
+			if u.e == nil {
+				if err := bk.Delete([]byte(u.path)); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := json.Marshal(u.e)
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(u.path), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (b *baseline) close() error { return b.db.Close() }

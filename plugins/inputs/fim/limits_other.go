@@ -1,0 +1,5 @@
+//go:build !linux
+
+package fim
+
+func inotifyLimit(string) string { return "unknown" }
