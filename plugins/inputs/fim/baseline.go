@@ -2,6 +2,7 @@ package fim
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -42,6 +43,9 @@ type baseline struct {
 }
 
 func openBaseline(dir string) (*baseline, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(filepath.Join(dir, "baseline.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
