@@ -11,4 +11,5 @@ import (
 	_ "github.com/engine-audit/engine/plugins/outputs/kafka"         // output "kafka"
 	_ "github.com/engine-audit/engine/plugins/outputs/stdout"        // output "stdout"
 	_ "github.com/engine-audit/engine/plugins/processors/coalesce"   // processor "coalesce"
+	_ "github.com/engine-audit/engine/plugins/processors/hash"       // processor "hash"
 )
