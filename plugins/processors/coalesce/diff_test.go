@@ -1,10 +1,9 @@
+//go:build linux
+
 package coalesce
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +17,7 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"gopkg.in/yaml.v3"
 
-	"github.com/engine-audit/engine/internal/corpus"
 	"github.com/engine-audit/engine/sdk"
-	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // The differential test runs go-libaudit (with Auditbeat's document mapping,
@@ -130,30 +127,6 @@ func (s *diffStats) add(o diffStats) {
 		s.allowedBy[k] += v
 	}
 	s.failures = append(s.failures, o.failures...)
-}
-
-// ourRun feeds lines to a processor in batches of 1024 and drains it.
-func ourRun(t testing.TB, lines []string, o Options) []sdk.Event {
-	p := New(o)
-	p.b.checkOrder = true
-	col := sdktest.NewCollector()
-	ctx := context.Background()
-	for start := 0; start < len(lines); start += 1024 {
-		end := min(start+1024, len(lines))
-		b := sdk.NewBatch(end - start)
-		for _, l := range lines[start:end] {
-			ev := sdk.Event{Fields: sdk.MakeFields(1)}
-			ev.Fields.Append(sdk.FieldMessage, sdk.String(l))
-			b.Events = append(b.Events, ev)
-		}
-		if err := p.Process(ctx, b, col); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Drain(ctx, col, true); err != nil {
-		t.Fatal(err)
-	}
-	return col.Events()
 }
 
 // flatten turns an event into the flat document form refDoc produces.
@@ -368,21 +341,6 @@ func libauditDir(t testing.TB) string {
 	return dir
 }
 
-func readLines(t testing.TB, r io.Reader) []string {
-	var lines []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if l := sc.Text(); strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 func TestDifferentialAuparseTestdata(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(libauditDir(t), "auparse", "testdata", "*.log"))
 	if len(files) == 0 {
@@ -431,23 +389,6 @@ func TestDifferentialAucoalesceTestdata(t *testing.T) {
 	reportDiff(t, st)
 }
 
-func corpusLines(t testing.TB) []string { return corpus.Lines(t) }
-
-// TestDifferentialTestdata compares on this package's own testdata, which
-// covers what the other sources lack (long arguments, ENRICHED, node=).
-func TestDifferentialTestdata(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.log")
-	var st diffStats
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.add(diffEvents(t, filepath.Base(f), readLines(t, strings.NewReader(string(raw)))))
-	}
-	reportDiff(t, st)
-}
-
 func TestDifferentialCorpus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("corpus comparison skipped in -short mode")
@@ -472,4 +413,19 @@ func TestDifferentialVaried(t *testing.T) {
 	if st.matched < 540 {
 		t.Errorf("compared only %d events of the varied log", st.matched)
 	}
+}
+
+// TestDifferentialTestdata compares on this package's own testdata, which
+// covers what the other sources lack (long arguments, ENRICHED, node=).
+func TestDifferentialTestdata(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.log")
+	var st diffStats
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.add(diffEvents(t, filepath.Base(f), readLines(t, strings.NewReader(string(raw)))))
+	}
+	reportDiff(t, st)
 }

@@ -5,47 +5,45 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
-
-	"github.com/elastic/go-libaudit/v2/aucoalesce"
-	"github.com/elastic/go-libaudit/v2/auparse"
-	"golang.org/x/sys/unix"
-
-	"github.com/engine-audit/engine/internal/audittype"
 )
 
-// The lookup tables below are built once at init from go-libaudit's exported
-// tables, so that the hot path indexes arrays instead of hashing into maps.
+// The lookup tables below are built once at init from ztables.go (go-libaudit's
+// tables as plain data, see internal/gentables), so that the hot path indexes
+// arrays instead of hashing into maps, and the processor reads Linux audit
+// logs the same way on every GOOS.
+
+//go:generate go run ./internal/gentables -o ztables.go
 
 // maxKnownType bounds the record types that get array slots; larger numbers
 // are looked up the slow way.
 const maxKnownType = 4096
 
-// Record types the reassembler and the coalescer treat specially.
+// Record types the reassembler and the coalescer treat specially (numbers
+// from linux/audit.h).
 const (
-	typeSyscall   = uint16(auparse.AUDIT_SYSCALL)
-	typePath      = uint16(auparse.AUDIT_PATH)
-	typeSockaddr  = uint16(auparse.AUDIT_SOCKADDR)
-	typeExecve    = uint16(auparse.AUDIT_EXECVE)
-	typeEOE       = uint16(auparse.AUDIT_EOE)
-	typeProctitle = uint16(auparse.AUDIT_PROCTITLE)
-	typeSeccomp   = uint16(auparse.AUDIT_SECCOMP)
-	typeAVC       = uint16(auparse.AUDIT_AVC)
-	typeLogin     = uint16(auparse.AUDIT_LOGIN)
-	typeCredDisp  = uint16(auparse.AUDIT_CRED_DISP)
-	typeUserStart = uint16(auparse.AUDIT_USER_START)
-	typeUserEnd   = uint16(auparse.AUDIT_USER_END)
-	typeUserCmd   = uint16(auparse.AUDIT_USER_CMD)
-	typeTTY       = uint16(auparse.AUDIT_TTY)
-	typeUserTTY   = uint16(auparse.AUDIT_USER_TTY)
-	typeUserLogin = uint16(auparse.AUDIT_USER_LOGIN)
-	typeCWD       = uint16(auparse.AUDIT_CWD)
+	typeSyscall   = uint16(1300)
+	typePath      = uint16(1302)
+	typeSockaddr  = uint16(1306)
+	typeExecve    = uint16(1309)
+	typeEOE       = uint16(1320)
+	typeProctitle = uint16(1327)
+	typeSeccomp   = uint16(1326)
+	typeAVC       = uint16(1400)
+	typeLogin     = uint16(1006)
+	typeCredDisp  = uint16(1104)
+	typeUserStart = uint16(1105)
+	typeUserEnd   = uint16(1106)
+	typeUserCmd   = uint16(1123)
+	typeTTY       = uint16(1319)
+	typeUserTTY   = uint16(1124)
+	typeUserLogin = uint16(1112)
+	typeCWD       = uint16(1307)
 
 	// standalone record types complete an event on their own: userspace and
 	// daemon messages below this bound ...
-	lastStandaloneLow = uint16(auparse.AUDIT_LAST_DAEMON)
+	lastStandaloneLow = uint16(1299) // AUDIT_LAST_DAEMON
 	// ... and everything from the anomaly range on.
-	firstStandaloneHigh = uint16(auparse.AUDIT_ANOM_LOGIN_FAILURES)
+	firstStandaloneHigh = uint16(2100) // AUDIT_ANOM_LOGIN_FAILURES
 )
 
 type typeInfo struct {
@@ -85,32 +83,29 @@ func init() {
 
 func initTables() {
 	// Record types: the names go-libaudit prints and parses.
-	for t := 0; t < maxKnownType; t++ {
-		mt := auparse.AuditMessageType(t)
-		name := mt.String()
-		if strings.HasPrefix(name, "UNKNOWN[") {
+	for t, name := range genTypeNames {
+		if int(t) >= maxKnownType {
 			continue
 		}
 		types[t] = typeInfo{
-			name:     name,
-			lower:    strings.ToLower(name),
-			category: aucoalesce.GetAuditEventType(mt).String(),
-			norms:    recordTypeNormalizations[name],
+			name:  name,
+			lower: strings.ToLower(name),
+			norms: recordTypeNormalizations[name],
 		}
 		typeByName.add(name, int32(t))
 	}
 	// Record types newer kernels write that go-libaudit v2.6.2 does not
 	// name (numbers from linux/audit.h). auditd versions that know them log
 	// them by name.
-	for name, t := range audittype.Newer() {
+	for name, t := range genNewerTypes {
 		if types[t].name == "" {
 			types[t] = typeInfo{name: name, lower: strings.ToLower(name)}
 			typeByName.add(name, int32(t))
 		}
 	}
-	for t := 0; t < maxKnownType; t++ {
-		if types[t].category == "" {
-			types[t].category = aucoalesce.GetAuditEventType(auparse.AuditMessageType(t)).String()
+	for _, r := range genCategories {
+		for t := int(r.from); t <= int(r.to) && t < maxKnownType; t++ {
+			types[t].category = r.category
 		}
 	}
 	typeByName.build()
@@ -120,15 +115,15 @@ func initTables() {
 	}
 
 	// Architectures and their syscall tables.
-	codes := make([]uint32, 0, len(auparse.AuditArchNames))
-	for code := range auparse.AuditArchNames {
-		codes = append(codes, uint32(code))
+	codes := make([]uint32, 0, len(genArches))
+	for code := range genArches {
+		codes = append(codes, code)
 	}
 	sort.Slice(codes, func(i, j int) bool { return codes[i] < codes[j] })
 	for _, code := range codes {
-		name := auparse.AuditArch(code).String()
+		name := genArches[code]
 		a := archInfo{code: code, name: name}
-		if table, ok := auparse.AuditSyscalls[name]; ok {
+		if table, ok := genSyscalls[name]; ok {
 			maxNum := 0
 			for num := range table {
 				maxNum = max(maxNum, num)
@@ -154,19 +149,17 @@ func initTables() {
 	}
 
 	maxErrno := 0
-	for n := range auparse.AuditErrnoToName {
+	for n := range genErrnos {
 		maxErrno = max(maxErrno, n)
 	}
 	errnoNames = make([]string, maxErrno+1)
-	for n, name := range auparse.AuditErrnoToName {
+	for n, name := range genErrnos {
 		if n >= 0 {
 			errnoNames[n] = name
 		}
 	}
 
-	for i := range signalNames {
-		signalNames[i] = unix.SignalName(syscall.Signal(i))
-	}
+	signalNames = genSignals
 	for i := range modeStrings {
 		modeStrings[i] = fmt.Sprintf("%04o", i)
 	}
@@ -178,32 +171,46 @@ func lookupType(name string) (uint16, bool) {
 	if t, ok := typeByName.get(name); ok {
 		return uint16(t), true
 	}
-	mt, err := auparse.GetAuditMessageType(name)
+	// As go-libaudit: its names are case-insensitive, and "UNKNOWN[1234]" (or
+	// anything with a number in brackets) names the number.
+	if t, ok := typeByName.get(strings.ToUpper(name)); ok && genTypeNames[uint16(t)] != "" {
+		return uint16(t), true
+	}
+	start := strings.IndexByte(name, '[')
+	if start < 0 {
+		return 0, false
+	}
+	rest := name[start+1:]
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest[:end], 10, 16)
 	if err != nil {
 		return 0, false
 	}
-	return uint16(mt), true
+	return uint16(n), true
 }
 
 func typeName(t uint16) string {
 	if int(t) < maxKnownType && types[t].name != "" {
 		return types[t].name
 	}
-	return auparse.AuditMessageType(t).String()
+	return "UNKNOWN[" + strconv.Itoa(int(t)) + "]"
 }
 
 func typeLower(t uint16) string {
 	if int(t) < maxKnownType && types[t].lower != "" {
 		return types[t].lower
 	}
-	return strings.ToLower(auparse.AuditMessageType(t).String())
+	return "unknown[" + strconv.Itoa(int(t)) + "]"
 }
 
 func typeCategory(t uint16) string {
 	if int(t) < maxKnownType {
 		return types[t].category
 	}
-	return aucoalesce.GetAuditEventType(auparse.AuditMessageType(t)).String()
+	return genCategoryAbove
 }
 
 func typeNorms(t uint16) []int {

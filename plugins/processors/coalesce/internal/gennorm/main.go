@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command gennorm derives the coalesce processor's normalization table from
 // go-libaudit's aucoalesce/normalizations.yaml.
 //
