@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -93,7 +92,7 @@ func (l *lockState) acquireShared(test string) (release func(), err error) {
 		l.sharedWait--
 	}
 	if l.sharedHolds() == 0 {
-		if err := l.flock(syscall.LOCK_SH); err != nil {
+		if err := l.flock(lockShared); err != nil {
 			return nil, err
 		}
 	}
@@ -131,7 +130,7 @@ func (l *lockState) acquireExclusive(test string) (release func(), err error) {
 		l.cond.Wait()
 	}
 	l.exclWaiting--
-	if err := l.flock(syscall.LOCK_EX); err != nil {
+	if err := l.flock(lockExclusive); err != nil {
 		l.cond.Broadcast()
 		return nil, err
 	}
@@ -166,13 +165,11 @@ func (l *lockState) flock(mode int) error {
 	}
 	deadline := time.Now().Add(l.wait)
 	for {
-		err := syscall.Flock(int(l.file.Fd()), mode|syscall.LOCK_NB)
+		busy, err := tryLock(l.file, mode)
 		switch {
-		case err == nil:
+		case err == nil && !busy:
 			return nil
-		case err == syscall.EINTR:
-			continue
-		case err != syscall.EWOULDBLOCK:
+		case err != nil:
 			return fmt.Errorf("locking %s: %w", l.file.Name(), err)
 		case time.Now().After(deadline):
 			return fmt.Errorf("the test server lock %s is still held by another process after %v (%s); "+
@@ -182,48 +179,11 @@ func (l *lockState) flock(mode int) error {
 	}
 }
 
-// lockHolders describes the processes holding a flock on f, from
-// /proc/locks, for the error of a wait that took too long.
-func lockHolders(f *os.File) string {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return "holders unknown"
-	}
-	data, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return "holders unknown"
-	}
-	// A line: "3: FLOCK  ADVISORY  WRITE 908 fe:00:9773057 0 EOF"; waiters
-	// have "->" after the number.
-	suffix := fmt.Sprintf(":%d", st.Ino)
-	var holders []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 6 || fields[1] != "FLOCK" || !strings.HasSuffix(fields[5], suffix) {
-			continue
-		}
-		pid := fields[4]
-		cmd, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-		desc := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
-		if len(desc) > 120 {
-			desc = desc[:120] + "..."
-		}
-		if desc == "" {
-			desc = "exited; its open file lives on in a child"
-		}
-		holders = append(holders, fmt.Sprintf("%s by pid %s: %s", strings.ToLower(fields[3]), pid, desc))
-	}
-	if len(holders) == 0 {
-		return "no holder found in /proc/locks"
-	}
-	return "held " + strings.Join(holders, "; ")
-}
-
 // unlock drops the flock. Called with mu held. The file stays open for the
 // next holder; closing it would also drop the lock.
 func (l *lockState) unlock() {
 	if l.file != nil {
-		_ = syscall.Flock(int(l.file.Fd()), syscall.LOCK_UN)
+		unlockFile(l.file)
 	}
 }
 
@@ -239,7 +199,7 @@ func defaultLockPath() string {
 	if _, err := os.Stat(inRun); err == nil {
 		return inRun
 	}
-	if syscall.Access("/run", 2 /* W_OK */) == nil {
+	if writable("/run") {
 		return inRun
 	}
 	return filepath.Join(os.TempDir(), name)
