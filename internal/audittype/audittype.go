@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Package audittype names kernel audit record types: go-libaudit's table,
 // completed with the types newer kernels write that it does not know yet.
 // The audit input writes records with these names and the coalesce
