@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command auditstate saves and restores the kernel's audit rules and
 // settings, and frees an audit PID left by a dead process. scripts/bench-audit
 // uses it to take part in the protocol of the kernel audit tests'

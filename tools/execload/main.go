@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command execload puts a known exec load on the kernel's audit rules: it
 // runs a program (by default /bin/true) at a fixed rate for a fixed time and
 // reports how many it ran and the rate it achieved. scripts/bench-audit uses

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command golibauditref is the reference the audit benchmark compares engine
 // with besides auditd: the path Auditbeat's auditd module is built on, with
 // nothing of engine in it. It takes the kernel's audit PID (unicast, like
