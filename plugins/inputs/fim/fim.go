@@ -145,12 +145,15 @@ type Input struct {
 	known   map[string]*entry
 	seq     uint64
 	limited bool // the watch limit event was emitted
-	batch   *sdk.Batch
-	ups     []update
-	first   time.Time
-	pending sync.WaitGroup // batches emitted and not yet acknowledged
-	users   idCache
-	groups  idCache
+	// fileOnly lists, for a directory watched only because files in it are
+	// named in paths, those files.
+	fileOnly map[string]map[string]bool
+	batch    *sdk.Batch
+	ups      []update
+	first    time.Time
+	pending  sync.WaitGroup // batches emitted and not yet acknowledged
+	users    idCache
+	groups   idCache
 }
 
 // New builds the input from its config.
@@ -266,7 +269,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 	// Watch first, then scan, so that nothing changed during the scan is missed.
 	seen := map[string]bool{}
 	for _, root := range in.paths {
-		in.walk(ctx, out, root, true, seen, in.scanAtStrt, firstRun, true)
+		in.walk(ctx, out, root, seen, in.scanAtStrt, firstRun, true)
 	}
 	if in.scanAtStrt {
 		for _, p := range sortedKeys(in.known) {
@@ -303,6 +306,9 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 			if in.excluded(p) {
 				continue
 			}
+			if only, ok := in.fileOnly[filepath.Dir(p)]; ok && !only[p] {
+				continue
+			}
 			if ev.Has(fsnotify.Create) && in.recursive {
 				// Watch a new directory at once; its content is scanned when
 				// the path settles.
@@ -322,7 +328,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 				in.env.Logger.Warn("fim: notifications were lost; rescanning", "error", err)
 				seen := map[string]bool{}
 				for _, root := range in.paths {
-					in.walk(ctx, out, root, true, seen, true, false, false)
+					in.walk(ctx, out, root, seen, true, false, false)
 				}
 				for _, p := range sortedKeys(in.known) {
 					if !seen[p] {
@@ -351,7 +357,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 				}
 				in.report(ctx, out, p, e, op)
 				if e != nil && e.Type == "dir" && in.recursive && op.Has(fsnotify.Create) {
-					in.walk(ctx, out, p, false, map[string]bool{}, true, false, true)
+					in.walk(ctx, out, p, map[string]bool{}, true, false, false)
 				}
 			}
 			clear(dirty)
@@ -402,6 +408,29 @@ func (in *Input) included(p string, e *entry) bool {
 	return false
 }
 
+// watchFileRoot watches the directory of a file named in paths (editors
+// replace files by renaming, which a watch on the file itself would lose);
+// events for its other entries are ignored unless a directory root covers
+// them.
+func (in *Input) watchFileRoot(ctx context.Context, out sdk.Emitter, p string) {
+	dir := filepath.Dir(p)
+	for _, r := range in.paths {
+		if r == dir || in.recursive && strings.HasPrefix(dir, r+string(filepath.Separator)) {
+			if fi, err := os.Stat(r); err == nil && fi.IsDir() {
+				return
+			}
+		}
+	}
+	if in.fileOnly == nil {
+		in.fileOnly = map[string]map[string]bool{}
+	}
+	if in.fileOnly[dir] == nil {
+		in.fileOnly[dir] = map[string]bool{}
+		in.addWatch(ctx, out, dir)
+	}
+	in.fileOnly[dir][p] = true
+}
+
 // addWatch watches a directory; when the system's watch limit is reached it
 // says so loudly, once, in the log and as an event.
 func (in *Input) addWatch(ctx context.Context, out sdk.Emitter, dir string) {
@@ -445,12 +474,14 @@ func (in *Input) addWatch(ctx context.Context, out sdk.Emitter, dir string) {
 }
 
 // walk visits root: it watches directories and, with scan, compares each
-// entry with the baseline. seen collects the paths found.
-func (in *Input) walk(ctx context.Context, out sdk.Emitter, root string, top bool, seen map[string]bool, scan, firstRun, throttle bool) {
+// entry with the baseline. seen collects the paths found. initial marks the
+// start-up scan, which is throttled and may reuse the baseline's hashes.
+func (in *Input) walk(ctx context.Context, out sdk.Emitter, root string, seen map[string]bool, scan, firstRun, initial bool) {
+	throttle := initial
 	var hashed int64
 	start := time.Now()
 	visited := map[[2]uint64]bool{}
-	var visit func(p string, depthOK bool)
+	var visit func(p string, descend bool)
 	visit = func(p string, descend bool) {
 		if ctx.Err() != nil || in.excluded(p) {
 			return
@@ -479,6 +510,9 @@ func (in *Input) walk(ctx context.Context, out sdk.Emitter, root string, top boo
 			default:
 				in.report(ctx, out, p, e, fsnotify.Write)
 			}
+		}
+		if p == root && e.Type != "dir" {
+			in.watchFileRoot(ctx, out, p)
 		}
 		if e.Type != "dir" || !descend {
 			return
@@ -646,6 +680,11 @@ func (in *Input) move(ctx context.Context, out sdk.Emitter, from, to string, e *
 		for _, k := range sortedKeys(in.known) {
 			if strings.HasPrefix(k, prefix) {
 				nk := to + k[len(from):]
+				if in.known[k].Type == "dir" {
+					// The kernel's watch follows the directory, but fsnotify
+					// still names it by the old path: watch it afresh.
+					_ = in.w.Remove(k)
+				}
 				in.seq++
 				in.known[nk] = in.known[k]
 				delete(in.known, k)
@@ -655,7 +694,7 @@ func (in *Input) move(ctx context.Context, out sdk.Emitter, from, to string, e *
 		in.ups = append(in.ups, ups...)
 		_ = in.w.Remove(from)
 		if in.recursive {
-			in.walk(ctx, out, to, false, map[string]bool{}, true, false, false)
+			in.walk(ctx, out, to, map[string]bool{}, true, false, false)
 		}
 	}
 }
