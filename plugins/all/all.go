@@ -11,5 +11,6 @@ import (
 	_ "github.com/engine-audit/engine/plugins/outputs/kafka"         // output "kafka"
 	_ "github.com/engine-audit/engine/plugins/outputs/stdout"        // output "stdout"
 	_ "github.com/engine-audit/engine/plugins/processors/coalesce"   // processor "coalesce"
+	_ "github.com/engine-audit/engine/plugins/processors/file_actor" // processor "file_actor"
 	_ "github.com/engine-audit/engine/plugins/processors/hash"       // processor "hash"
 )
