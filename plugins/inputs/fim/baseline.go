@@ -2,8 +2,10 @@ package fim
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,9 +39,55 @@ type update struct {
 	seq  uint64
 }
 
-// baseline is the persistent path -> entry store.
+// baseline is the persistent path -> entry store. Delivered changes are
+// queued by the acknowledgement callbacks, which must be quick, and written
+// by one goroutine, several batches to a transaction.
 type baseline struct {
 	db *bolt.DB
+
+	mu     sync.Mutex
+	queue  [][]update
+	signal chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// enqueue queues the changes of one delivered batch.
+func (b *baseline) enqueue(ups []update) {
+	b.mu.Lock()
+	b.queue = append(b.queue, ups)
+	b.mu.Unlock()
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+// writer applies queued changes until close; each batch written is marked
+// done in pending.
+func (b *baseline) writer(log *slog.Logger, pending *sync.WaitGroup) {
+	defer close(b.done)
+	for {
+		select {
+		case <-b.signal:
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		q := b.queue
+		b.queue = nil
+		b.mu.Unlock()
+		var all []update
+		for _, ups := range q {
+			all = append(all, ups...)
+		}
+		if err := b.apply(all); err != nil {
+			log.Error("fim: writing the baseline", "error", err)
+		}
+		for range q {
+			pending.Done()
+		}
+	}
 }
 
 func openBaseline(dir string) (*baseline, error) {
@@ -57,7 +105,7 @@ func openBaseline(dir string) (*baseline, error) {
 		db.Close()
 		return nil, err
 	}
-	return &baseline{db: db}, nil
+	return &baseline{db: db, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // load returns every entry.
@@ -106,4 +154,9 @@ func (b *baseline) apply(ups []update) error {
 	})
 }
 
-func (b *baseline) close() error { return b.db.Close() }
+// close stops the writer (started by Run) and closes the database.
+func (b *baseline) close() error {
+	close(b.stop)
+	<-b.done
+	return b.db.Close()
+}

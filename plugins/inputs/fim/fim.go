@@ -252,6 +252,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 		return fmt.Errorf("fim: opening the baseline: %w", err)
 	}
 	in.base = base
+	go base.writer(in.env.Logger, &in.pending)
 	if in.known, err = base.load(); err != nil {
 		return fmt.Errorf("fim: reading the baseline: %w", err)
 	}
@@ -817,14 +818,8 @@ func (in *Input) flush(ctx context.Context, out sdk.Emitter) error {
 	}
 	ups := in.ups
 	in.batch, in.ups = nil, nil
-	base, log := in.base, in.env.Logger
 	in.pending.Add(1)
-	b.OnDone(func() {
-		defer in.pending.Done()
-		if err := base.apply(ups); err != nil {
-			log.Error("fim: writing the baseline", "error", err)
-		}
-	})
+	b.OnDone(func() { in.base.enqueue(ups) })
 	if err := out.Emit(ctx, b); err != nil {
 		in.pending.Done() // never delivered: reported again at the next start
 		return err
