@@ -15,11 +15,13 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -140,6 +142,7 @@ type Input struct {
 	newWatcher func() (watcher, error)
 
 	hasher  *filehash.Hasher
+	hashers []*filehash.Hasher // for the parallel scan
 	base    *baseline
 	w       watcher
 	known   map[string]*entry
@@ -482,12 +485,14 @@ func (in *Input) walk(ctx context.Context, out sdk.Emitter, root string, seen ma
 	var hashed int64
 	start := time.Now()
 	visited := map[[2]uint64]bool{}
-	var visit func(p string, descend bool)
-	visit = func(p string, descend bool) {
+	var visit func(p string, descend bool, e *entry)
+	visit = func(p string, descend bool, e *entry) {
 		if ctx.Err() != nil || in.excluded(p) {
 			return
 		}
-		e := in.stat(ctx, p, scan && throttle)
+		if e == nil {
+			e = in.stat(ctx, p, scan && throttle)
+		}
 		if e == nil {
 			return
 		}
@@ -531,17 +536,65 @@ func (in *Input) walk(ctx context.Context, out sdk.Emitter, root string, seen ma
 			in.env.Logger.Warn("fim: cannot read directory", "path", p, "error", err)
 			return
 		}
-		for _, de := range ents {
-			visit(filepath.Join(p, de.Name()), in.recursive)
+		names := make([]string, len(ents))
+		var files []int
+		for i, de := range ents {
+			names[i] = filepath.Join(p, de.Name())
+			if scan && !de.IsDir() && !in.excluded(names[i]) {
+				files = append(files, i)
+			}
+		}
+		pre := make([]*entry, len(ents))
+		in.statMany(ctx, names, files, pre, scan && throttle)
+		for i, n := range names {
+			visit(n, in.recursive, pre[i])
 		}
 	}
-	visit(root, true)
+	visit(root, true, nil)
+}
+
+// statMany stats and hashes the entries names[i] for i in idx, in parallel,
+// into pre[i]. Reading files is mostly system calls, so it scales with CPUs.
+func (in *Input) statMany(ctx context.Context, names []string, idx []int, pre []*entry, reuse bool) {
+	workers := min(runtime.GOMAXPROCS(0), 8, len(idx))
+	if workers < 2 {
+		return // visit stats them one by one
+	}
+	for len(in.hashers) < workers {
+		h, err := filehash.New(in.hashTypes)
+		if err != nil {
+			return
+		}
+		in.hashers = append(in.hashers, h)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func(h *filehash.Hasher) {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(idx) || ctx.Err() != nil {
+					return
+				}
+				pre[idx[k]] = in.statWith(ctx, h, names[idx[k]], reuse)
+			}
+		}(in.hashers[w])
+	}
+	wg.Wait()
 }
 
 // stat reads a path's metadata and hashes, or returns nil if it is gone.
 // With reuse, a file whose size, mtime, ctime and inode match the baseline
 // keeps the baseline's hashes instead of being read again.
 func (in *Input) stat(ctx context.Context, p string, reuse bool) *entry {
+	return in.statWith(ctx, in.hasher, p, reuse)
+}
+
+// statWith is stat with the given hasher (one per goroutine). It only reads
+// in.known.
+func (in *Input) statWith(ctx context.Context, h *filehash.Hasher, p string, reuse bool) *entry {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return nil
@@ -576,7 +629,7 @@ func (in *Input) stat(ctx context.Context, p string, reuse bool) *entry {
 		e.Hashes = old.Hashes
 		return e
 	}
-	sum, err := in.hasher.File(ctx, p, in.maxSize)
+	sum, err := h.File(ctx, p, in.maxSize)
 	switch {
 	case errors.Is(err, filehash.ErrTooLarge):
 		e.Skipped = fmt.Sprintf("file size exceeds max_file_size (%d bytes)", in.maxSize)
