@@ -110,3 +110,30 @@ func TestGoldenEvent(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestFollowSymlinks(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(other, "target"), "t")
+	os.Mkdir(filepath.Join(other, "d"), 0o755)
+	write(t, filepath.Join(other, "d", "inside"), "i")
+	os.Symlink(filepath.Join(other, "target"), filepath.Join(dir, "lf"))
+	os.Symlink(filepath.Join(other, "d"), filepath.Join(dir, "ld"))
+	os.Symlink(dir, filepath.Join(dir, "loop")) // must not be walked forever
+	for _, follow := range []bool{false, true} {
+		r := start(t, t.TempDir(), map[string]any{"paths": []string{dir}, "recursive": true, "follow_symlinks": follow}, nil)
+		lf := r.waitFor(actInitialScan, filepath.Join(dir, "lf"))
+		r.settle()
+		r.stop()
+		hashed := lf.Fields.GetString("file.hash.sha256") == sum([]byte("t"))
+		if hashed != follow || lf.Fields.GetString("file.target_path") != filepath.Join(other, "target") {
+			t.Errorf("follow=%v: link event %v", follow, lf.Fields.All())
+		}
+		inside := false
+		for _, a := range r.actions() {
+			inside = inside || a == actInitialScan+" "+filepath.Join(dir, "ld", "inside")
+		}
+		if inside != follow {
+			t.Errorf("follow=%v: descended into the linked directory: %v\n%s", follow, inside, r.summary())
+		}
+	}
+}
