@@ -11,7 +11,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var bucketFiles = []byte("files")
+var (
+	bucketFiles = []byte("files")
+	bucketMeta  = []byte("meta")
+	keyScanned  = []byte("scanned") // a start-up scan was delivered once
+)
 
 // entry is what the baseline knows about one path.
 type entry struct {
@@ -99,6 +103,9 @@ func openBaseline(dir string) (*baseline, error) {
 		return nil, err
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketMeta); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucketIfNotExists(bucketFiles)
 		return err
 	}); err != nil {
@@ -106,6 +113,17 @@ func openBaseline(dir string) (*baseline, error) {
 		return nil, err
 	}
 	return &baseline{db: db, signal: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// scanned reports whether a start-up scan was ever delivered: if not, the
+// next scan is a first one (initial_scan events), even for an empty tree.
+func (b *baseline) scanned() bool {
+	var ok bool
+	b.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketMeta).Get(keyScanned) != nil
+		return nil
+	})
+	return ok
 }
 
 // load returns every entry.
@@ -130,6 +148,12 @@ func (b *baseline) apply(ups []update) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketFiles)
 		for _, u := range ups {
+			if u.path == "" { // the marker of a delivered scan
+				if err := tx.Bucket(bucketMeta).Put(keyScanned, []byte("1")); err != nil {
+					return err
+				}
+				continue
+			}
 			if old := bk.Get([]byte(u.path)); old != nil {
 				var oe entry
 				if json.Unmarshal(old, &oe) == nil && oe.Seq > u.seq {

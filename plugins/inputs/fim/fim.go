@@ -262,7 +262,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 	for _, e := range in.known {
 		in.seq = max(in.seq, e.Seq)
 	}
-	firstRun := len(in.known) == 0
+	firstRun := !base.scanned()
 	w, err := in.newWatcher()
 	if err != nil {
 		return fmt.Errorf("fim: %w", err)
@@ -281,6 +281,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 				in.report(ctx, out, p, nil, fsnotify.Remove)
 			}
 		}
+		in.ups = append(in.ups, update{}) // mark the scan done once delivered
 	}
 	if err := in.flush(ctx, out); err != nil {
 		return nil

@@ -137,3 +137,19 @@ func TestFollowSymlinks(t *testing.T) {
 		}
 	}
 }
+
+// An empty tree on the first run is still a first run: what appears while
+// stopped afterwards is "created", not "initial_scan".
+func TestEmptyFirstRun(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	a := filepath.Join(dir, "a") // not there yet
+	r := start(t, state, map[string]any{"paths": []string{a}}, nil)
+	r.settle()
+	r.stop()
+	if r.col.Len() != 0 {
+		t.Fatalf("events for an empty tree:\n%s", r.summary())
+	}
+	write(t, a, "a")
+	r2 := start(t, state, map[string]any{"paths": []string{a}}, nil)
+	r2.waitFor(actCreated, a)
+}
