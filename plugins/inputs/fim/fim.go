@@ -141,13 +141,14 @@ type Input struct {
 	hashTypes  []string
 	newWatcher func() (watcher, error)
 
-	hasher  *filehash.Hasher
-	hashers []*filehash.Hasher // for the parallel scan
-	base    *baseline
-	w       watcher
-	known   map[string]*entry
-	seq     uint64
-	limited bool // the watch limit event was emitted
+	hasher    *filehash.Hasher
+	hashers   []*filehash.Hasher // for the parallel scan
+	base      *baseline
+	w         watcher
+	known     map[string]*entry
+	seq       uint64
+	limited   bool // the watch limit event was emitted
+	unwatched int  // directories that could not be watched
 	// fileOnly lists, for a directory watched only because files in it are
 	// named in paths, those files.
 	fileOnly map[string]map[string]bool
@@ -461,7 +462,13 @@ func (in *Input) addWatch(ctx context.Context, out sdk.Emitter, dir string) {
 	}
 	msg := fmt.Sprintf("fim: cannot watch %s: the inotify limit %s (currently %s) is reached, so changes under it are NOT monitored; raise it with `sysctl %s=%s` (and in /etc/sysctl.d/ to keep it)",
 		dir, limit, cur, limit, suggest)
-	in.env.Logger.Error(msg, "error", err)
+	in.unwatched++
+	switch {
+	case in.unwatched <= 10:
+		in.env.Logger.Error(msg, "error", err)
+	case in.unwatched%1000 == 0:
+		in.env.Logger.Error(fmt.Sprintf("fim: %d directories are not watched: the inotify limit %s is reached", in.unwatched, limit))
+	}
 	if in.limited {
 		return
 	}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -360,43 +358,54 @@ func TestDeterministicID(t *testing.T) {
 	}
 }
 
-// limitWatcher fails every Add after the first n, as inotify does at
-// max_user_watches.
+// limitWatcher fails every Add after the first n with err, as inotify does
+// at max_user_watches (ENOSPC) or max_user_instances (EMFILE).
 type limitWatcher struct {
 	watcher
-	n int
+	n   int
+	err error
 }
 
 func (w *limitWatcher) Add(p string) error {
 	if w.n <= 0 {
-		return &os.PathError{Op: "add", Path: p, Err: syscall.ENOSPC}
+		return &os.PathError{Op: "add", Path: p, Err: w.err}
 	}
 	w.n--
 	return w.watcher.Add(p)
 }
 
 func TestWatchLimit(t *testing.T) {
-	dir, state := t.TempDir(), t.TempDir()
-	for _, d := range []string{"a", "b", "c"} {
-		os.Mkdir(filepath.Join(dir, d), 0o755)
-	}
-	r := start(t, state, map[string]any{"paths": []string{dir}, "recursive": true},
-		func(w watcher) watcher { return &limitWatcher{watcher: w, n: 1} })
-	r.settle()
-	var limits []sdk.Event
-	for _, ev := range r.col.Events() {
-		if ev.Fields.GetString("event.action") == "watch_limit_reached" {
-			limits = append(limits, ev)
-		}
-	}
-	if len(limits) != 1 {
-		t.Fatalf("want one watch_limit_reached event, got %d:\n%s", len(limits), r.summary())
-	}
-	f := &limits[0].Fields
-	if f.GetString("event.kind") != "pipeline_error" || f.GetString("engine.component.id") != "input.fim.test" ||
-		!strings.Contains(f.GetString("message"), "sysctl fs.inotify.max_user_watches=") {
-		t.Errorf("event: %v", f.All())
+	for _, tc := range []struct {
+		err   error
+		limit string
+	}{
+		{syscall.ENOSPC, "max_user_watches"},
+		{syscall.EMFILE, "max_user_instances"},
+	} {
+		t.Run(tc.limit, func(t *testing.T) {
+			dir, state := t.TempDir(), t.TempDir()
+			for _, d := range []string{"a", "b", "c"} {
+				os.Mkdir(filepath.Join(dir, d), 0o755)
+			}
+			r := start(t, state, map[string]any{"paths": []string{dir}, "recursive": true},
+				func(w watcher) watcher { return &limitWatcher{watcher: w, n: 1, err: tc.err} })
+			r.settle()
+			var limits []sdk.Event
+			for _, ev := range r.col.Events() {
+				if ev.Fields.GetString("event.action") == "watch_limit_reached" {
+					limits = append(limits, ev)
+				}
+			}
+			if len(limits) != 1 {
+				t.Fatalf("want one watch_limit_reached event, got %d:\n%s", len(limits), r.summary())
+			}
+			f := &limits[0].Fields
+			if f.GetString("event.kind") != "pipeline_error" || f.GetString("engine.component.id") != "input.fim.test" ||
+				!strings.Contains(f.GetString("message"), "sysctl fs.inotify."+tc.limit+"=") {
+				t.Errorf("event: %v", f.All())
+			}
+			// The directories are still scanned.
+			r.waitFor(actInitialScan, filepath.Join(dir, "c"))
+		})
 	}
 }
-
-var _ = fsnotify.Create
