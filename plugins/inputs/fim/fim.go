@@ -266,6 +266,11 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) error {
 	firstRun := !base.scanned()
 	w, err := in.newWatcher()
 	if err != nil {
+		if errors.Is(err, syscall.EMFILE) {
+			// inotify_init fails this way at max_user_instances.
+			in.watchFailed(ctx, out, in.paths[0], err)
+			in.flush(ctx, out)
+		}
 		return fmt.Errorf("fim: %w", err)
 	}
 	in.w = w
@@ -440,10 +445,13 @@ func (in *Input) watchFileRoot(ctx context.Context, out sdk.Emitter, p string) {
 // addWatch watches a directory; when the system's watch limit is reached it
 // says so loudly, once, in the log and as an event.
 func (in *Input) addWatch(ctx context.Context, out sdk.Emitter, dir string) {
-	err := in.w.Add(dir)
-	if err == nil {
-		return
+	if err := in.w.Add(dir); err != nil {
+		in.watchFailed(ctx, out, dir, err)
 	}
+}
+
+// watchFailed reports a directory that cannot be watched.
+func (in *Input) watchFailed(ctx context.Context, out sdk.Emitter, dir string, err error) {
 	limit := ""
 	switch {
 	case errors.Is(err, syscall.ENOSPC):

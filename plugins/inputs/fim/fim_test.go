@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -407,5 +408,29 @@ func TestWatchLimit(t *testing.T) {
 			// The directories are still scanned.
 			r.waitFor(actInitialScan, filepath.Join(dir, "c"))
 		})
+	}
+}
+
+// At max_user_instances, inotify_init itself fails: the input says so with
+// the same event and stops with the error.
+func TestWatcherLimitAtStart(t *testing.T) {
+	dir := t.TempDir()
+	p := sdk.Lookup(sdk.KindInput, "fim")
+	env := sdktest.Env("input.fim.test", nil)
+	env.DataDir = t.TempDir()
+	in, err := New(sdktest.Config(p, map[string]any{"paths": []string{dir}}), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.newWatcher = func() (watcher, error) { return nil, fmt.Errorf("couldn't initialize inotify: %w", syscall.EMFILE) }
+	col := sdktest.NewCollector()
+	if err := in.Run(context.Background(), col); err == nil {
+		t.Fatal("Run succeeded without a watcher")
+	}
+	in.Close(context.Background())
+	evs := col.Events()
+	if len(evs) != 1 || evs[0].Fields.GetString("event.action") != "watch_limit_reached" ||
+		!strings.Contains(evs[0].Fields.GetString("message"), "sysctl fs.inotify.max_user_instances=") {
+		t.Errorf("events: %v", evs)
 	}
 }
