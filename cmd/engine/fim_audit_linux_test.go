@@ -26,33 +26,14 @@ func TestFimAuditPipelineSaysWhoChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "events.ndjson")
-	cmd := exec.Command(bin, "run", "--state-dir", filepath.Join(dir, "state"),
+	engineLog := filepath.Join(dir, "engine.log")
+	cmd := startEngine(t, bin, engineLog, "--state-dir", filepath.Join(dir, "state"),
 		"--var", fmt.Sprintf("paths=[%q]", watched), "--var", "output="+out, "../../pipelines/fim-audit.hcl")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
 
 	target := filepath.Join(watched, "motd")
 	deadline := time.Now().Add(30 * time.Second)
 	var found map[string]any
 	for i := 0; found == nil && time.Now().Before(deadline); i++ {
-		select {
-		case err := <-exited:
-			t.Fatalf("engine exited early: %v\n%s", err, stderr.String())
-		default:
-		}
 		// A shell, not this test process, changes the file.
 		if err := exec.Command("/bin/sh", "-c", fmt.Sprintf("echo line %d >> %s", i, target)).Run(); err != nil {
 			t.Fatal(err)
@@ -66,7 +47,7 @@ func TestFimAuditPipelineSaysWhoChanged(t *testing.T) {
 		})
 	}
 	if found == nil {
-		t.Fatalf("no annotated file integrity event for %s within 30s\n%s", target, stderr.String())
+		t.Fatalf("no annotated file integrity event for %s within 30s", target)
 	}
 	proc, _ := found["process"].(map[string]any)
 	exe, _ := proc["executable"].(string)
@@ -76,4 +57,6 @@ func TestFimAuditPipelineSaysWhoChanged(t *testing.T) {
 	if user, _ := found["user"].(map[string]any); user["id"] != fmt.Sprint(os.Getuid()) {
 		t.Fatalf("user = %v, want id %d", found["user"], os.Getuid())
 	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, cmd, 30*time.Second)
 }
