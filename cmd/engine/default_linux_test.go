@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -82,23 +80,6 @@ func TestDefaultPipeline(t *testing.T) {
 		t.Fatalf("after engine stopped the kernel holds %d rules and %+v; it found %d rules and %+v",
 			len(after.Rules), after.Status, len(s.Found.Rules), s.Found.Status)
 	}
-}
-
-func findEvent(t *testing.T, path string, match func(map[string]any) bool) map[string]any {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var doc map[string]any
-		if json.Unmarshal(sc.Bytes(), &doc) == nil && match(doc) {
-			return doc
-		}
-	}
-	return nil
 }
 
 // TestDefaultPipelineNeedsRoot runs engine as an ordinary user (nobody,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -483,4 +484,22 @@ func TestValidateCheckConnectionsRealServers(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
+}
+
+// findEvent returns the first NDJSON document in path that match accepts.
+func findEvent(t *testing.T, path string, match func(map[string]any) bool) map[string]any {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var doc map[string]any
+		if json.Unmarshal(sc.Bytes(), &doc) == nil && match(doc) {
+			return doc
+		}
+	}
+	return nil
 }
