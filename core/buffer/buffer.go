@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/engine-audit/engine/sdk"
@@ -132,6 +133,55 @@ func Open(cfg Config, env Env) (Queue, error) {
 
 // ErrClosed is returned by Push after CloseInput or Close.
 var ErrClosed = errors.New("buffer closed")
+
+// gate is what both buffers share to admit a batch: the lock, the closed
+// flag, the events dropped since the last loss event, and a channel closed
+// (and replaced) whenever room frees up.
+type gate struct {
+	mu      sync.Mutex
+	closed  bool
+	dropped int64
+	space   chan struct{}
+}
+
+// admit is Push's wait for room. It is entered with g.mu held. It returns
+// true with g.mu still held when the batch may be added. Otherwise g.mu is
+// released: false with a nil error means the batch was dropped
+// (when_full = "drop_newest") and marked done; with an error the batch
+// still belongs to the caller. fits tells, under g.mu, whether the batch
+// fits now; woke, if set, runs under g.mu after each wait.
+func (g *gate) admit(ctx context.Context, abort <-chan struct{}, b *sdk.Batch, dropNewest bool, onDrop func(int), fits func() bool, woke func()) (bool, error) {
+	for {
+		if g.closed {
+			g.mu.Unlock()
+			return false, ErrClosed
+		}
+		if fits() {
+			return true, nil
+		}
+		if dropNewest {
+			n := len(b.Events)
+			g.dropped += int64(n)
+			g.mu.Unlock()
+			onDrop(n)
+			b.Done()
+			return false, nil
+		}
+		space := g.space
+		g.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-abort:
+			return false, context.Canceled
+		}
+		g.mu.Lock()
+		if woke != nil {
+			woke()
+		}
+	}
+}
 
 // lossEvent reports events dropped because the buffer was full.
 func lossEvent(component string, now time.Time, count int64) sdk.Event {

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/engine-audit/engine/sdk"
@@ -63,7 +62,7 @@ type disk struct {
 	lockFile *os.File
 	ackFile  *os.File
 
-	mu       sync.Mutex
+	gate
 	segs     []segment // oldest first; the last one is being written
 	wf       *os.File
 	total    int64 // bytes in segs not yet deleted
@@ -77,13 +76,10 @@ type disk struct {
 	ackSeg   uint64
 	ackOff   int64
 	dirty    bool // written or acked since the last sync
-	dropped  int64
 	corrupt  int64
-	closed   bool
 	final    bool
 	shut     bool
 	ready    chan struct{}
-	space    chan struct{}
 	enc      []byte
 	stopSync chan struct{}
 	syncDone chan struct{}
@@ -96,8 +92,9 @@ func openDisk(cfg Config, env Env) (*disk, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultDiskMaxSize
 	}
-	d := &disk{cfg: cfg, env: env, dir: env.Dir, ready: make(chan struct{}), space: make(chan struct{}),
+	d := &disk{cfg: cfg, env: env, dir: env.Dir, ready: make(chan struct{}),
 		stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	d.space = make(chan struct{})
 	d.maxSeg = min(max(cfg.MaxSize/8, 1<<20), 64<<20)
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("disk buffer: %w", err)
@@ -283,32 +280,15 @@ func (d *disk) Push(ctx context.Context, abort <-chan struct{}, b *sdk.Batch) er
 	d.mu.Lock()
 	d.enc = encodeRecord(d.enc[:0], b)
 	size := int64(len(d.enc))
-	for {
-		if d.closed {
-			d.mu.Unlock()
-			return ErrClosed
-		}
-		if used := d.usedLocked(); used == 0 || used+size <= d.cfg.MaxSize {
-			break
-		}
-		if d.cfg.WhenFull == WhenFullDropNewest {
-			d.dropped += int64(n)
-			d.mu.Unlock()
-			d.env.OnDrop(n)
-			b.Done()
-			return nil
-		}
-		space := d.space
-		d.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-abort:
-			return context.Canceled
-		}
-		d.mu.Lock()
-		d.enc = encodeRecord(d.enc[:0], b)
+	ok, err := d.admit(ctx, abort, b, d.cfg.WhenFull == WhenFullDropNewest, d.env.OnDrop,
+		func() bool { used := d.usedLocked(); return used == 0 || used+size <= d.cfg.MaxSize },
+		func() {
+			// Another Push may have used the encoding buffer meanwhile.
+			d.enc = encodeRecord(d.enc[:0], b)
+			size = int64(len(d.enc))
+		})
+	if !ok {
+		return err
 	}
 	if err := d.reportDropsLocked(); err != nil {
 		d.mu.Unlock()

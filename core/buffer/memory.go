@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/engine-audit/engine/sdk"
@@ -13,16 +12,12 @@ type memory struct {
 	cfg Config
 	env Env
 
-	mu      sync.Mutex
-	items   []memItem
-	head    int
-	bytes   int64
-	events  int64
-	dropped int64 // events dropped since the last loss event
-	closed  bool
-	// space and ready are closed and replaced to wake waiters.
-	space chan struct{}
-	ready chan struct{}
+	gate
+	items  []memItem
+	head   int
+	bytes  int64
+	events int64
+	ready  chan struct{} // closed and replaced when a batch arrives
 }
 
 type memItem struct {
@@ -34,7 +29,9 @@ func newMemory(cfg Config, env Env) *memory {
 	if cfg.MaxBatches <= 0 {
 		cfg.MaxBatches = 4
 	}
-	return &memory{cfg: cfg, env: env, space: make(chan struct{}), ready: make(chan struct{})}
+	m := &memory{cfg: cfg, env: env, ready: make(chan struct{})}
+	m.space = make(chan struct{})
+	return m
 }
 
 func (m *memory) len() int { return len(m.items) - m.head }
@@ -52,32 +49,10 @@ func (m *memory) Push(ctx context.Context, abort <-chan struct{}, b *sdk.Batch) 
 		size = estimate(b)
 	}
 	m.mu.Lock()
-	for {
-		if m.closed {
-			m.mu.Unlock()
-			return ErrClosed
-		}
-		if !m.full(size) {
-			break
-		}
-		if m.cfg.WhenFull == WhenFullDropNewest {
-			n := len(b.Events)
-			m.dropped += int64(n)
-			m.mu.Unlock()
-			m.env.OnDrop(n)
-			b.Done()
-			return nil
-		}
-		space := m.space
-		m.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-abort:
-			return context.Canceled
-		}
-		m.mu.Lock()
+	ok, err := m.admit(ctx, abort, b, m.cfg.WhenFull == WhenFullDropNewest, m.env.OnDrop,
+		func() bool { return !m.full(size) }, nil)
+	if !ok {
+		return err
 	}
 	m.reportDropsLocked()
 	m.append(b, size)
