@@ -1,0 +1,355 @@
+// Package resolveids is the "resolve_ids" processor: it puts the user and
+// group name beside every numeric uid and gid an event carries (user.id gets
+// user.name, file.gid gets file.group, ...). Names come from passwd and group
+// files read directly (the colon format of /etc/passwd and /etc/group), held
+// in maps and read again when a file changes.
+package resolveids
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/engine-audit/engine/sdk"
+)
+
+func init() {
+	sdk.Register(sdk.Plugin{
+		Kind:    sdk.KindProcessor,
+		Type:    "resolve_ids",
+		Summary: "Add user and group names beside the numeric uid and gid fields of events",
+		Description: "For each of user.id, user.effective.id, user.audit.id, user.saved.id, user.filesystem.id, " +
+			"user.target.id, group.id, user.group.id, user.effective.group.id, user.saved.group.id, " +
+			"user.filesystem.group.id, file.uid and file.gid that an event has, sets the name field beside it " +
+			"(user.name, user.effective.name, ..., group.name, user.group.name, ..., file.owner, file.group) " +
+			"unless the event already has it. Ids nobody has, and the unset id 4294967295, stay as they are. " +
+			"The passwd and group files are checked for changes (modification time, size, inode) at most every " +
+			"refresh_interval and read again when they changed.",
+		Options: []sdk.Option{
+			{Name: "passwd_file", Type: sdk.TypeString, Default: "/etc/passwd",
+				Doc: "The passwd file user names come from (name:password:uid:gid:...)."},
+			{Name: "group_file", Type: sdk.TypeString, Default: "/etc/group",
+				Doc: "The group file group names come from (name:password:gid:members)."},
+			{Name: "refresh_interval", Type: sdk.TypeDuration, Default: 5 * time.Second,
+				Doc: "How often, at most, the files are checked for changes. Checks happen while events flow, never per event."},
+		},
+		Validate: func(cfg *sdk.Config) error {
+			if cfg.String("passwd_file") == "" {
+				return sdk.OptionErrorf("passwd_file", "must name a file, such as \"/etc/passwd\"")
+			}
+			if cfg.String("group_file") == "" {
+				return sdk.OptionErrorf("group_file", "must name a file, such as \"/etc/group\"")
+			}
+			if cfg.Duration("refresh_interval") <= 0 {
+				return sdk.OptionErrorf("refresh_interval", "must be more than zero, such as \"5s\"")
+			}
+			return nil
+		},
+		New: func(cfg *sdk.Config, env sdk.Env) (any, error) {
+			return New(Options{
+				PasswdFile:      cfg.String("passwd_file"),
+				GroupFile:       cfg.String("group_file"),
+				RefreshInterval: cfg.Duration("refresh_interval"),
+				Logger:          env.Logger,
+			}), nil
+		},
+	})
+}
+
+// Options configure a Processor.
+type Options struct {
+	PasswdFile      string
+	GroupFile       string
+	RefreshInterval time.Duration
+	Logger          *slog.Logger
+	// Now returns the time; time.Now when nil.
+	Now func() time.Time
+}
+
+// pair is an id field and the name field that goes beside it.
+type pair struct {
+	id, name string
+	group    bool // a gid, named from the group file
+}
+
+var pairsInit = [...]pair{
+	{"user.id", "user.name", false},
+	{"user.effective.id", "user.effective.name", false},
+	{"user.audit.id", "user.audit.name", false},
+	{"user.saved.id", "user.saved.name", false},
+	{"user.filesystem.id", "user.filesystem.name", false},
+	{"user.target.id", "user.target.name", false},
+	{"group.id", "group.name", true},
+	{"user.group.id", "user.group.name", true},
+	{"user.effective.group.id", "user.effective.group.name", true},
+	{"user.saved.group.id", "user.saved.group.name", true},
+	{"user.filesystem.group.id", "user.filesystem.group.name", true},
+	{"file.uid", "file.owner", false},
+	{"file.gid", "file.group", true},
+}
+
+var pairs = pairsInit[:]
+
+// prefixes hold every key of pairs; fields outside them are not looked at.
+var prefixes = []string{"file.", "group.", "user."}
+
+// keyRef is an id or name key of pairs, in one table sorted by key so
+// that one walk along an event's sorted fields finds both.
+type keyRef struct {
+	key    string
+	pair   int
+	isName bool
+}
+
+var keyTable = func() []keyRef {
+	var t []keyRef
+	for i, p := range pairs {
+		t = append(t, keyRef{p.id, i, false}, keyRef{p.name, i, true})
+	}
+	slices.SortFunc(t, func(a, b keyRef) int { return strings.Compare(a.key, b.key) })
+	return t
+}()
+
+// unsetID is how the kernel writes "no id" (-1 as an unsigned 32-bit number).
+const unsetID = 4294967295
+
+// names is one file's id-to-name map and what the file looked like when read.
+type names struct {
+	path    string
+	byID    map[uint32]string
+	info    os.FileInfo // nil when the file could not be read
+	failed  bool        // the last read failed and was logged
+	isGroup bool
+}
+
+// Processor adds names beside ids.
+type Processor struct {
+	opt       Options
+	users     names
+	groups    names
+	nextCheck time.Time
+	adds      []sdk.Field // scratch: names to add to one event
+	scratch   []sdk.Field // scratch: an event's fields during the merge
+}
+
+// New returns a Processor and reads the files once.
+func New(o Options) *Processor {
+	if o.PasswdFile == "" {
+		o.PasswdFile = "/etc/passwd"
+	}
+	if o.GroupFile == "" {
+		o.GroupFile = "/etc/group"
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Processor{
+		opt:    o,
+		users:  names{path: o.PasswdFile, byID: map[uint32]string{}},
+		groups: names{path: o.GroupFile, byID: map[uint32]string{}, isGroup: true},
+	}
+	p.refresh(o.Now())
+	return p
+}
+
+// UserName returns the name of uid, as the processor knows it now.
+func (p *Processor) UserName(uid uint32) (string, bool) { s, ok := p.users.byID[uid]; return s, ok }
+
+// GroupName returns the name of gid, as the processor knows it now.
+func (p *Processor) GroupName(gid uint32) (string, bool) { s, ok := p.groups.byID[gid]; return s, ok }
+
+// refresh reads the files again if they changed since last read.
+func (p *Processor) refresh(now time.Time) {
+	p.nextCheck = now.Add(p.opt.RefreshInterval)
+	p.reload(&p.users)
+	p.reload(&p.groups)
+}
+
+func (p *Processor) reload(n *names) {
+	fi, err := os.Stat(n.path)
+	if err == nil && n.info != nil && os.SameFile(fi, n.info) && fi.Size() == n.info.Size() && fi.ModTime().Equal(n.info.ModTime()) {
+		return
+	}
+	var m map[uint32]string
+	if err == nil {
+		m, err = readFile(n.path, n.isGroup)
+	}
+	if err != nil {
+		if !n.failed {
+			p.opt.Logger.Warn("cannot read the names of ids; ids stay numbers until it can", "file", n.path, "error", err)
+			n.failed = true
+		}
+		n.info = nil
+		return
+	}
+	if n.failed {
+		p.opt.Logger.Info("names of ids read again", "file", n.path)
+	}
+	n.failed = false
+	n.byID = m
+	n.info = fi
+}
+
+// readFile parses a passwd or group file: the name is the first colon
+// separated column, the id the third. The first name of an id wins, as
+// with getpwuid. Malformed lines are skipped.
+func readFile(path string, group bool) (map[uint32]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[uint32]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+			continue
+		}
+		cols := bytes.SplitN(line, []byte{':'}, 4)
+		if len(cols) < 3 || len(cols[0]) == 0 {
+			continue
+		}
+		id, ok := parseID(string(cols[2]))
+		if !ok {
+			continue
+		}
+		if _, dup := m[id]; !dup {
+			m[id] = string(cols[0])
+		}
+	}
+	return m, sc.Err()
+}
+
+// parseID reads a decimal uid or gid without allocating.
+func parseID(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > unsetID {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+func idOf(v sdk.Value) (uint32, bool) {
+	switch v.Kind() {
+	case sdk.KindString:
+		return parseID(v.Str())
+	case sdk.KindInt:
+		i := v.Int()
+		if i < 0 || i > unsetID {
+			return 0, false
+		}
+		return uint32(i), true
+	}
+	return 0, false
+}
+
+// Process names the ids of every event and passes the batch on.
+func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter) error {
+	if now := p.opt.Now(); !now.Before(p.nextCheck) {
+		p.refresh(now)
+	}
+	for i := range in.Events {
+		p.resolve(&in.Events[i].Fields)
+	}
+	return out.Emit(ctx, in)
+}
+
+// resolve sets the names of one event's ids. It walks only the file.,
+// group. and user. stretches of the sorted fields, beside the sorted table
+// of keys it knows, and then writes all the new names in one merge.
+func (p *Processor) resolve(f *sdk.Fields) {
+	var ids [len(pairsInit)]sdk.Value
+	var hasID, hasName [len(pairsInit)]bool
+	any := false
+	list := f.All()
+	t := 0
+	for _, prefix := range prefixes {
+		i, _ := slices.BinarySearchFunc(list, prefix, func(fd sdk.Field, k string) int { return strings.Compare(fd.Key, k) })
+		for ; i < len(list) && strings.HasPrefix(list[i].Key, prefix); i++ {
+			k := list[i].Key
+			for t < len(keyTable) && keyTable[t].key < k {
+				t++
+			}
+			if t == len(keyTable) {
+				break
+			}
+			if r := keyTable[t]; r.key == k {
+				if r.isName {
+					hasName[r.pair] = true
+				} else {
+					hasID[r.pair] = true
+					ids[r.pair] = list[i].Value
+					any = true
+				}
+			}
+		}
+	}
+	if !any {
+		return
+	}
+	adds := p.adds[:0]
+	for _, r := range keyTable { // name keys in order
+		j := r.pair
+		if !r.isName || !hasID[j] || hasName[j] {
+			continue
+		}
+		id, ok := idOf(ids[j])
+		if !ok || id == unsetID {
+			continue
+		}
+		byID := p.users.byID
+		if pairs[j].group {
+			byID = p.groups.byID
+		}
+		if name, ok := byID[id]; ok {
+			adds = append(adds, sdk.Field{Key: r.key, Value: sdk.String(name)})
+		}
+	}
+	p.adds = adds[:0]
+	switch len(adds) {
+	case 0:
+		return
+	case 1:
+		f.Set(adds[0].Key, adds[0].Value)
+		return
+	}
+	// Merge: keep the old fields aside, then append both in key order,
+	// which keeps the set sorted without a sort or repeated inserts.
+	old := append(p.scratch[:0], list...)
+	f.Reset()
+	a := 0
+	for _, fd := range old {
+		for a < len(adds) && adds[a].Key < fd.Key {
+			f.Append(adds[a].Key, adds[a].Value)
+			a++
+		}
+		f.Append(fd.Key, fd.Value)
+	}
+	for ; a < len(adds); a++ {
+		f.Append(adds[a].Key, adds[a].Value)
+	}
+	clear(old)
+	p.scratch = old[:0]
+}
