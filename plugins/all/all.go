@@ -11,6 +11,7 @@ import (
 	_ "github.com/engine-audit/engine/plugins/outputs/kafka"          // output "kafka"
 	_ "github.com/engine-audit/engine/plugins/outputs/stdout"         // output "stdout"
 	_ "github.com/engine-audit/engine/plugins/processors/coalesce"    // processor "coalesce"
+	_ "github.com/engine-audit/engine/plugins/processors/docker"      // processor "docker"
 	_ "github.com/engine-audit/engine/plugins/processors/file_actor"  // processor "file_actor"
 	_ "github.com/engine-audit/engine/plugins/processors/hash"        // processor "hash"
 	_ "github.com/engine-audit/engine/plugins/processors/host"        // processor "host"
