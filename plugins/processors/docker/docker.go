@@ -99,7 +99,8 @@ const (
 type container struct {
 	name    string
 	image   string
-	labels  []sdk.Field // keys "container.labels.<key>", dots in key as "_", sorted
+	labels  []sdk.Field // keys "container.labels.<key>", dots in key as "_"
+	fields  []sdk.Field // every field set on an event, sorted by key
 	missing bool        // the engine does not know this id
 	diedAt  time.Time   // zero while alive
 }
@@ -210,25 +211,20 @@ func (p *Processor) enrich(ev *sdk.Event, now time.Time) {
 			return
 		}
 	}
-	ev.Fields.Set(fieldID, sdk.String(id))
 	p.mu.RLock()
 	c := p.containers[id]
 	p.mu.RUnlock()
+	if c != nil && !c.missing {
+		ev.Fields.SetSorted(c.fields)
+		return
+	}
 	if c == nil {
 		p.request(id)
 	}
-	if c == nil || c.missing {
-		if runtime != "" {
-			ev.Fields.Set(fieldRuntime, sdk.String(runtime))
-		}
-		return
+	ev.Fields.Set(fieldID, sdk.String(id))
+	if runtime != "" {
+		ev.Fields.Set(fieldRuntime, sdk.String(runtime))
 	}
-	ev.Fields.Set(fieldImage, sdk.String(c.image))
-	for _, l := range c.labels {
-		ev.Fields.Set(l.Key, l.Value)
-	}
-	ev.Fields.Set(fieldName, sdk.String(c.name))
-	ev.Fields.Set(fieldRuntime, sdk.String(runtimeDocker))
 }
 
 // containerOfPid returns the container a pid runs in, from the cache or
@@ -315,7 +311,7 @@ func (p *Processor) fetch(ctx context.Context, id string) {
 	var c *container
 	switch {
 	case err == nil:
-		c = fromInspect(r)
+		c = fromInspect(id, r)
 	case errors.Is(err, errNotFound):
 		c = &container{missing: true}
 	default:
@@ -338,13 +334,34 @@ func (p *Processor) fetch(ctx context.Context, id string) {
 }
 
 // fromInspect builds the cached form of an inspect answer.
-func fromInspect(r *inspectResult) *container {
+func fromInspect(id string, r *inspectResult) *container {
 	c := &container{name: strings.TrimPrefix(r.Name, "/"), image: r.Config.Image}
 	for k, v := range r.Config.Labels {
 		c.labels = append(c.labels, sdk.Field{Key: labelPrefix + strings.ReplaceAll(k, ".", "_"), Value: sdk.String(v)})
 	}
 	sort.Slice(c.labels, func(i, j int) bool { return c.labels[i].Key < c.labels[j].Key })
+	c.setFields(id)
 	return c
+}
+
+// setFields computes the fields an event of this container gets, sorted
+// by key so that they go into an event in one step. Two labels that differ
+// only by dots and underscores collide; one of them wins.
+func (c *container) setFields(id string) {
+	byKey := map[string]sdk.Value{
+		fieldID:      sdk.String(id),
+		fieldName:    sdk.String(c.name),
+		fieldImage:   sdk.String(c.image),
+		fieldRuntime: sdk.String(runtimeDocker),
+	}
+	for _, l := range c.labels {
+		byKey[l.Key] = l.Value
+	}
+	c.fields = make([]sdk.Field, 0, len(byKey))
+	for k, v := range byKey {
+		c.fields = append(c.fields, sdk.Field{Key: k, Value: v})
+	}
+	sort.Slice(c.fields, func(i, j int) bool { return c.fields[i].Key < c.fields[j].Key })
 }
 
 // watch keeps the event stream open, reconnecting with backoff.
@@ -447,6 +464,7 @@ func (p *Processor) onEngineEvent(ev engineEvent) {
 		if c := p.containers[id]; c != nil && !c.missing {
 			cp := *c
 			cp.name = strings.TrimPrefix(ev.Actor.Attributes["name"], "/")
+			cp.setFields(id)
 			p.containers[id] = &cp
 		}
 		p.mu.Unlock()
