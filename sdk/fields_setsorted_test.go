@@ -34,6 +34,11 @@ func TestSetSorted(t *testing.T) {
 		{"unsorted input", mk("a", "1"), list("c.name", "y", "c.id", "x")},
 		{"duplicate input", mk("a", "1"), list("c.id", "x", "c.id", "y")},
 		{"empty input", mk("a", "1"), nil},
+		{"spread between keys of f", mk("a", "1", "file.uid", "0", "group.id", "0", "process.pid", "9", "user.id", "0", "user.saved.id", "0"),
+			list("file.owner", "root", "group.name", "root", "user.name", "root", "user.saved.name", "root")},
+		{"spread, with keys already there", mk("a", "1", "b", "old", "m", "2", "y", "old", "z", "3"),
+			list("b", "new", "c", "x", "y", "new", "zz", "w")},
+		{"all before f", mk("x", "1", "y", "2"), list("a", "1", "b", "2")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,4 +61,42 @@ func TestSetSorted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSetSorted checks SetSorted against Set one field at a time, for any
+// existing keys and any added keys.
+func FuzzSetSorted(f *testing.F) {
+	f.Add("a,c,e,g", "b,d,f")
+	f.Add("a,b", "a,b,c")
+	f.Add("", "x")
+	f.Fuzz(func(t *testing.T, base, add string) {
+		var got Fields
+		for i, k := range splitKeys(base) {
+			got.Set(k, Int(int64(i)))
+		}
+		want := got.Clone()
+		var fs []Field
+		for i, k := range splitKeys(add) {
+			fs = append(fs, Field{Key: k, Value: Int(int64(100 + i))})
+		}
+		got.SetSorted(fs)
+		for _, fd := range fs {
+			want.Set(fd.Key, fd.Value)
+		}
+		if !got.Equal(&want) || fmt.Sprint(got.All()) != fmt.Sprint(want.All()) {
+			t.Fatalf("got %v, want %v", got.All(), want.All())
+		}
+	})
+}
+
+func splitKeys(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
 }

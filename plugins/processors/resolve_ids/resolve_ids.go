@@ -134,7 +134,6 @@ type Processor struct {
 	groups    names
 	nextCheck time.Time
 	adds      []sdk.Field // scratch: names to add to one event
-	scratch   []sdk.Field // scratch: an event's fields during the merge
 }
 
 // New returns a Processor and reads the files once.
@@ -328,28 +327,6 @@ func (p *Processor) resolve(f *sdk.Fields) {
 		}
 	}
 	p.adds = adds[:0]
-	switch len(adds) {
-	case 0:
-		return
-	case 1:
-		f.Set(adds[0].Key, adds[0].Value)
-		return
-	}
-	// Merge: keep the old fields aside, then append both in key order,
-	// which keeps the set sorted without a sort or repeated inserts.
-	old := append(p.scratch[:0], list...)
-	f.Reset()
-	a := 0
-	for _, fd := range old {
-		for a < len(adds) && adds[a].Key < fd.Key {
-			f.Append(adds[a].Key, adds[a].Value)
-			a++
-		}
-		f.Append(fd.Key, fd.Value)
-	}
-	for ; a < len(adds); a++ {
-		f.Append(adds[a].Key, adds[a].Value)
-	}
-	clear(old)
-	p.scratch = old[:0]
+	// The names come in key order and none is set yet: one merge.
+	f.SetSorted(adds)
 }
