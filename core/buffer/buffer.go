@@ -23,10 +23,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/engine-audit/engine/internal/lossevent"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -185,21 +185,9 @@ func (g *gate) admit(ctx context.Context, abort <-chan struct{}, b *sdk.Batch, d
 
 // lossEvent reports events dropped because the buffer was full.
 func lossEvent(component string, now time.Time, count int64) sdk.Event {
-	ev := sdk.Event{Time: now.UTC(), Fields: sdk.MakeFields(10)}
-	ev.Fields.Append("engine.component.id", sdk.String(component))
-	ev.Fields.Append("engine.loss.cause", sdk.String("buffer_full"))
-	ev.Fields.Append("engine.loss.count", sdk.Int(count))
-	ev.Fields.Append("engine.loss.unit", sdk.String("events"))
-	ev.Fields.Append("event.action", sdk.String("events_lost"))
-	ev.Fields.Append("event.kind", sdk.String("pipeline_error"))
-	ev.Fields.Append("event.module", sdk.String("engine"))
-	ev.Fields.Append("event.outcome", sdk.String("failure"))
-	ev.Fields.Append("event.reason", sdk.String("buffer_full"))
-	ev.Fields.Append("message", sdk.String(fmt.Sprintf(
-		"%s dropped %d events because its buffer was full (when_full = %q); raise the buffer's max_size or make the destination keep up",
-		component, count, WhenFullDropNewest)))
-	ev.ID = component + "/loss/buffer_full/" + strconv.FormatInt(now.UnixNano(), 10)
-	return ev
+	return lossevent.Loss{Component: component, Module: "engine", Cause: "buffer_full", Unit: "events", Count: count, Time: now,
+		Message: fmt.Sprintf("%s dropped %d events because its buffer was full (when_full = %q); raise the buffer's max_size or make the destination keep up",
+			component, count, WhenFullDropNewest)}.Event()
 }
 
 // estimate is a cheap guess of the memory a batch's events take.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/engine-audit/engine/internal/lossevent"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -323,11 +324,9 @@ func (d *disk) reportDropsLocked() error {
 		lb.Events = append(lb.Events, lossEvent(d.env.Component, time.Now(), d.dropped))
 	}
 	if d.corrupt > 0 {
-		ev := lossEvent(d.env.Component, time.Now(), d.corrupt)
-		ev.Fields.Set("engine.loss.cause", sdk.String("buffer_corrupt"))
-		ev.Fields.Set("event.reason", sdk.String("buffer_corrupt"))
-		ev.Fields.Set("message", sdk.String(fmt.Sprintf("%s skipped %d unreadable records of its disk buffer %s; the disk or the file system damaged them", d.env.Component, d.corrupt, d.dir)))
-		ev.ID += "/corrupt"
+		ev := lossevent.Loss{Component: d.env.Component, Module: "engine", Cause: "buffer_corrupt", Unit: "events",
+			Count: d.corrupt, Time: time.Now(),
+			Message: fmt.Sprintf("%s skipped %d unreadable records of its disk buffer %s; the disk or the file system damaged them", d.env.Component, d.corrupt, d.dir)}.Event()
 		lb.Events = append(lb.Events, ev)
 	}
 	rec := encodeRecord(nil, lb)

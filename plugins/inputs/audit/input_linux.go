@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/engine-audit/engine/internal/audittype"
+	"github.com/engine-audit/engine/internal/lossevent"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -535,23 +535,8 @@ const (
 
 // lossEvent builds the event that reports a loss.
 func lossEvent(component string, now time.Time, count int64, unit, cause, msg string, first, last uint32) sdk.Event {
-	ev := sdk.Event{Time: now.UTC(), Fields: sdk.MakeFields(12)}
-	ev.Fields.Append("engine.component.id", sdk.String(component))
-	ev.Fields.Append("engine.loss.cause", sdk.String(cause))
-	ev.Fields.Append("engine.loss.count", sdk.Int(count))
-	if last != 0 || first != 0 {
-		ev.Fields.Append("engine.loss.sequence.first", sdk.Int(int64(first)))
-		ev.Fields.Append("engine.loss.sequence.last", sdk.Int(int64(last)))
-	}
-	ev.Fields.Append("engine.loss.unit", sdk.String(unit))
-	ev.Fields.Append("event.action", sdk.String("events_lost"))
-	ev.Fields.Append("event.kind", sdk.String("pipeline_error"))
-	ev.Fields.Append("event.module", sdk.String("auditd"))
-	ev.Fields.Append("event.outcome", sdk.String("failure"))
-	ev.Fields.Append("event.reason", sdk.String(cause))
-	ev.Fields.Append("message", sdk.String(msg))
-	ev.ID = component + "/loss/" + cause + "/" + strconv.FormatInt(now.UnixNano(), 10)
-	return ev
+	return lossevent.Loss{Component: component, Module: "auditd", Cause: cause, Unit: unit, Count: count,
+		Message: msg, First: first, Last: last, Time: now}.Event()
 }
 
 // processAlive reports whether a process exists.
