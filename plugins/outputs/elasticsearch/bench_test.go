@@ -16,11 +16,9 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 	kgzip "github.com/klauspost/compress/gzip"
 
-	"github.com/engine-audit/engine/plugins/processors/coalesce"
+	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
-
-	"github.com/engine-audit/engine/internal/corpus"
 )
 
 // Run against the real Elasticsearch (scripts/testenv up):
@@ -54,36 +52,7 @@ var (
 )
 
 func replayEvents(b *testing.B) []sdk.Event {
-	benchOnce.Do(func() {
-		lines := corpus.Lines(b)
-		p := coalesce.New(coalesce.Options{})
-		sink := sdk.EmitterFunc(func(_ context.Context, bt *sdk.Batch) error {
-			for i := range bt.Events {
-				if len(benchCorpus) < benchEvents {
-					benchCorpus = append(benchCorpus, bt.Events[i].Clone())
-				}
-			}
-			bt.Done()
-			return nil
-		})
-		ctx := context.Background()
-		for start := 0; start < len(lines) && len(benchCorpus) < benchEvents; start += 1024 {
-			end := min(start+1024, len(lines))
-			bt := sdk.NewBatch(end - start)
-			for _, l := range lines[start:end] {
-				ev := sdk.Event{Fields: sdk.MakeFields(1)}
-				ev.Fields.Append(sdk.FieldMessage, sdk.String(l))
-				bt.Events = append(bt.Events, ev)
-			}
-			if err := p.Process(ctx, bt, sink); err != nil {
-				b.Fatal(err)
-			}
-		}
-		p.Drain(ctx, sink, true)
-	})
-	if len(benchCorpus) < benchEvents {
-		b.Fatalf("the corpus gave %d events, want %d", len(benchCorpus), benchEvents)
-	}
+	benchOnce.Do(func() { benchCorpus = coalesced.Corpus(b, benchEvents) })
 	return benchCorpus
 }
 
