@@ -98,6 +98,24 @@ func startLive(t *testing.T, values map[string]any, g *gate) *live {
 	return l
 }
 
+// waitArmed waits until this process holds the audit PID and the kernel
+// lists the input's rules, for tests whose pipeline is gated shut.
+func waitArmed(t *testing.T, s *audittest.Session) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pid, _, perr := audittest.PIDHolder(s.Client)
+		rules, rerr := s.Client.GetRules()
+		if perr == nil && rerr == nil && pid == os.Getpid() && len(rules) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the input did not take the audit PID and load its rules within 15s (pid holder %d %v, %d rules %v)", pid, perr, len(rules), rerr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (l *live) stop(t *testing.T) {
 	t.Helper()
 	if l.cancel == nil {
@@ -390,7 +408,7 @@ func TestLiveMulticastReadsBesideUnicast(t *testing.T) {
 }
 
 func TestLiveKernelLossIsReported(t *testing.T) {
-	audittest.Lock(t)
+	s := audittest.Lock(t)
 	g := newGate()
 	l := startLive(t, map[string]any{
 		"rules":             []string{execRule},
@@ -400,6 +418,9 @@ func TestLiveKernelLossIsReported(t *testing.T) {
 		"status_interval":   200 * time.Millisecond,
 		"batch_max_events":  1,
 	}, g)
+	// The gate holds every batch, so no marker event can show that the
+	// input is receiving: ask the kernel instead.
+	waitArmed(t, s)
 	// The pipeline is stuck: the input stops reading, the socket and the
 	// kernel's tiny backlog fill, and the kernel drops records.
 	for i := 0; i < 300; i++ {
@@ -419,13 +440,16 @@ func TestLiveKernelLossIsReported(t *testing.T) {
 }
 
 func TestLiveDropPolicyReportsWhatItDrops(t *testing.T) {
-	audittest.Lock(t)
+	s := audittest.Lock(t)
 	g := newGate()
 	l := startLive(t, map[string]any{
 		"rules":            []string{execRule},
 		"when_full":        "drop",
 		"batch_max_events": 1,
 	}, g)
+	// The gate holds every batch, so no marker event can show that the
+	// input is receiving: ask the kernel instead.
+	waitArmed(t, s)
 	for i := 0; i < 200; i++ {
 		exec.Command("/bin/true").Run()
 	}
