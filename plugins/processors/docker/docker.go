@@ -10,7 +10,9 @@ package docker
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -384,8 +386,15 @@ func (p *Processor) watch(ctx context.Context) {
 			return
 		}
 		if !reported {
-			p.log.Warn("docker: Docker Engine not reachable; events get container.id only until it is, retrying in the background",
-				"socket", p.opt.Socket, "error", err)
+			if _, serr := os.Stat(p.opt.Socket); errors.Is(serr, fs.ErrNotExist) {
+				// No Docker on this host (yet): not a fault, since the
+				// default pipeline runs this processor everywhere.
+				p.log.Info("docker: no Docker socket; events get container.id from cgroups only, and names and images once the socket appears",
+					"socket", p.opt.Socket)
+			} else {
+				p.log.Warn("docker: Docker Engine not reachable; events get container.id only until it is, retrying in the background",
+					"socket", p.opt.Socket, "error", err)
+			}
 			reported = true
 		}
 		select {

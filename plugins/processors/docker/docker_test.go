@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -360,10 +361,15 @@ func TestWithoutDocker(t *testing.T) {
 	if got := containerFields(s.process(t, pidEvent(200))); len(got) != 0 {
 		t.Errorf("host process got %v", got)
 	}
-	waitFor(t, "several connection attempts", func() bool { return strings.Contains(s.log.String(), "not reachable") })
+	// There is no socket file at all: Docker is absent rather than broken,
+	// which is said once, as information.
+	waitFor(t, "several connection attempts", func() bool { return outagesLogged(s) > 0 })
 	time.Sleep(100 * time.Millisecond) // room for more attempts (backoff 20ms): they must not log
-	if n := strings.Count(s.log.String(), "not reachable"); n != 1 {
+	if n := outagesLogged(s); n != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", n, s.log.String())
+	}
+	if !strings.Contains(s.log.String(), "level=INFO msg=\"docker: no Docker socket") {
+		t.Errorf("a missing socket should be logged as information:\n%s", s.log.String())
 	}
 	if s.p.Connected() || s.metrics.get("docker_connected") != 0 {
 		t.Errorf("connected while no engine answers")
@@ -389,7 +395,27 @@ func TestWithoutDocker(t *testing.T) {
 	if got := containerFields(s.process(t, pidEvent(100))); got["container.name"] != "web" {
 		t.Errorf("cached metadata lost when the engine went down: %v", got)
 	}
-	waitFor(t, "the second outage to be logged", func() bool { return strings.Count(s.log.String(), "not reachable") == 2 })
+	waitFor(t, "the second outage to be logged", func() bool { return outagesLogged(s) == 2 })
+}
+
+// outagesLogged counts the log lines that report Docker unreachable or absent.
+func outagesLogged(s *setup) int {
+	l := s.log.String()
+	return strings.Count(l, "not reachable") + strings.Count(l, "no Docker socket")
+}
+
+// A socket file nobody listens on is a Docker fault, worth a warning.
+func TestDeadSocketIsAWarning(t *testing.T) {
+	// A file nobody listens on, as a crashed dockerd leaves behind.
+	stale := filepath.Join(t.TempDir(), "docker.sock")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSetup(t, Options{Socket: stale})
+	waitFor(t, "the outage to be logged", func() bool { return outagesLogged(s) > 0 })
+	if !strings.Contains(s.log.String(), "level=WARN msg=\"docker: Docker Engine not reachable") {
+		t.Errorf("want a warning for a socket that does not answer:\n%s", s.log.String())
+	}
 }
 
 func TestCgroupField(t *testing.T) {
