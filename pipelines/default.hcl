@@ -1,6 +1,8 @@
 # The pipeline `engine run` runs when it is given none (as root): the kernel's
 # audit records under a rule set that covers what operators audit first,
-# coalesced into one ECS document per audit event, in a rotated NDJSON file.
+# coalesced into one ECS document per audit event, with user and group names
+# beside the ids, the container a process runs in and the host, in a rotated
+# NDJSON file.
 #
 #   engine run                                  # run it
 #   engine run --print-default > mine.hcl       # start your own from it
@@ -55,8 +57,26 @@ processor "coalesce" "events" {
   inputs = [input.audit.kernel]
 }
 
+# user.name beside user.id, file.owner beside file.uid, and so on.
+processor "resolve_ids" "names" {
+  inputs = [processor.coalesce.events]
+}
+
+# container.id from the process's cgroup (docker, containerd, cri-o, podman,
+# Kubernetes); name, image and labels from the Docker Engine when its socket
+# exists. Without Docker, events pass with the id alone and one log line says
+# so; the processor picks Docker up when it starts later.
+processor "docker" "containers" {
+  inputs = [processor.resolve_ids.names]
+}
+
+# host.name, host.id, host.os.*, host.ip, host.architecture.
+processor "host" "this" {
+  inputs = [processor.docker.containers]
+}
+
 output "file" "events" {
-  inputs    = [processor.coalesce.events]
+  inputs    = [processor.host.this]
   path      = var.output
   max_size  = "100MiB"
   max_files = 5

@@ -40,13 +40,16 @@ var errNotFound = errors.New("no such container")
 type inspectResult struct {
 	ID     string `json:"Id"`
 	Name   string `json:"Name"`
-	Config struct {
-		Image  string            `json:"Image"`
-		Labels map[string]string `json:"Labels"`
-	} `json:"Config"`
+	Config inspectConfig `json:"Config"`
 	State struct {
 		Running bool `json:"Running"`
 	} `json:"State"`
+}
+
+// inspectConfig is the part of a container's Config used here.
+type inspectConfig struct {
+	Image  string            `json:"Image"`
+	Labels map[string]string `json:"Labels"`
 }
 
 func (c *engineClient) get(ctx context.Context, path string) (*http.Response, error) {
@@ -92,6 +95,32 @@ func (c *engineClient) inspect(ctx context.Context, id string) (*inspectResult, 
 		return nil, fmt.Errorf("decode inspect of %s: %w", id, err)
 	}
 	return &r, nil
+}
+
+// listed is one running container in the answer of GET /containers/json.
+type listed struct {
+	ID     string            `json:"Id"`
+	Names  []string          `json:"Names"`
+	Image  string            `json:"Image"`
+	Labels map[string]string `json:"Labels"`
+}
+
+// list returns the running containers.
+func (c *engineClient) list(ctx context.Context) ([]listed, error) {
+	resp, err := c.get(ctx, "/containers/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("docker engine answered %s to the list of containers: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	var r []listed
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, fmt.Errorf("decode the list of containers: %w", err)
+	}
+	return r, nil
 }
 
 // engineEvent is one message of GET /events.

@@ -379,7 +379,7 @@ func (p *Processor) watch(ctx context.Context) {
 				p.log.Info("docker: connected to the Docker Engine again", "socket", p.opt.Socket)
 			}
 			reported = false
-			p.resync()
+			p.resync(ctx)
 		}, p.onEngineEvent)
 		p.setConnected(false)
 		if ctx.Err() != nil {
@@ -418,13 +418,38 @@ func (p *Processor) setConnected(up bool) {
 }
 
 // resync runs on each (re)connect: what happened while disconnected is
-// unknown, so every cached container and every queued id is asked again.
-// Cached entries stay in use until their new answer arrives.
-func (p *Processor) resync() {
+// unknown, so the running containers are listed (their first events are
+// then enriched without waiting for a lookup), and every other cached
+// container and queued id is asked again. Cached entries stay in use until
+// their new answer arrives.
+func (p *Processor) resync(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, p.opt.LookupTimeout)
+	running, err := p.client.list(lctx)
+	cancel()
+	if err != nil {
+		p.log.Debug("docker: listing the running containers failed; each is looked up on its first event", "error", err)
+	}
 	p.mu.Lock()
+	for _, l := range running {
+		if !isContainerID(l.ID) {
+			continue
+		}
+		r := inspectResult{ID: l.ID, Config: inspectConfig{Image: l.Image, Labels: l.Labels}}
+		if len(l.Names) > 0 {
+			r.Name = l.Names[0]
+		}
+		p.containers[l.ID] = fromInspect(l.ID, &r)
+		delete(p.queued, l.ID)
+	}
+	listed := make(map[string]bool, len(running))
+	for _, l := range running {
+		listed[l.ID] = true
+	}
 	ids := make([]string, 0, len(p.containers)+len(p.queued))
 	for id := range p.containers {
-		ids = append(ids, id)
+		if !listed[id] {
+			ids = append(ids, id)
+		}
 	}
 	for id := range p.queued {
 		if p.containers[id] == nil {

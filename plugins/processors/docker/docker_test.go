@@ -30,6 +30,7 @@ type fakeEngine struct {
 	mu         sync.Mutex
 	containers map[string]inspectResult
 	inspects   int
+	lists      int
 	events     chan engineEvent
 }
 
@@ -58,6 +59,18 @@ func (e *fakeEngine) start() {
 		}
 		_ = json.NewEncoder(w).Encode(c)
 	})
+	mux.HandleFunc("GET /containers/json", func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		var running []listed
+		for id, c := range e.containers {
+			if c.State.Running {
+				running = append(running, listed{ID: id, Names: []string{c.Name}, Image: c.Config.Image, Labels: c.Config.Labels})
+			}
+		}
+		e.lists++
+		e.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(running)
+	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		if f := r.URL.Query().Get("filters"); f != `{"type":["container"]}` {
 			http.Error(w, "unexpected filters "+f, http.StatusBadRequest)
@@ -78,6 +91,16 @@ func (e *fakeEngine) start() {
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.Listener = ln
 	e.srv.Start()
+}
+
+// setRunning adds a running container, which the list of containers shows.
+func (e *fakeEngine) setRunning(id, name, image string, labels map[string]string) {
+	e.set(id, name, image, labels)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.containers[id]
+	c.State.Running = true
+	e.containers[id] = c
 }
 
 // stop takes the engine down: connections break and the socket is gone.
@@ -402,6 +425,33 @@ func TestWithoutDocker(t *testing.T) {
 func outagesLogged(s *setup) int {
 	l := s.log.String()
 	return strings.Count(l, "not reachable") + strings.Count(l, "no Docker socket")
+}
+
+// Containers running when the processor connects are listed at once: the
+// first event of one already has its name, with no lookup of its own.
+func TestRunningContainersAreListedOnConnect(t *testing.T) {
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "docker.sock")
+	e := newFakeEngine(t, socket)
+	e.setRunning(idA, "web", "nginx:1.27", map[string]string{"com.example.tier": "front"})
+	s := newSetup(t, Options{Socket: socket})
+	waitFor(t, "the connection", s.p.Connected)
+	waitFor(t, "the list", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return e.lists > 0 })
+	want := map[string]string{"container.id": idA, "container.name": "web", "container.image.name": "nginx:1.27",
+		"container.runtime": "docker", "container.labels.com_example_tier": "front"}
+	waitFor(t, "the listed container in the cache", func() bool {
+		s.p.mu.RLock()
+		defer s.p.mu.RUnlock()
+		return s.p.containers[idA] != nil
+	})
+	if got := containerFields(s.process(t, pidEvent(100))); !equalMaps(got, want) {
+		t.Errorf("first event: got %v, want %v", got, want)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.inspects != 0 {
+		t.Errorf("%d inspects for a container the list gave", e.inspects)
+	}
 }
 
 // A socket file nobody listens on is a Docker fault, worth a warning.
