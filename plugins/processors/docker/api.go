@@ -38,10 +38,10 @@ var errNotFound = errors.New("no such container")
 
 // inspectResult is the part of GET /containers/{id}/json used here.
 type inspectResult struct {
-	ID     string `json:"Id"`
-	Name   string `json:"Name"`
+	ID     string        `json:"Id"`
+	Name   string        `json:"Name"`
 	Config inspectConfig `json:"Config"`
-	State struct {
+	State  struct {
 		Running bool `json:"Running"`
 	} `json:"State"`
 }
