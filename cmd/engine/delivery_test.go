@@ -488,18 +488,31 @@ func TestValidateCheckConnectionsRealServers(t *testing.T) {
 
 // findEvent returns the first NDJSON document in path that match accepts.
 func findEvent(t *testing.T, path string, match func(map[string]any) bool) map[string]any {
+	for _, doc := range readDocs(path) {
+		if match(doc) {
+			return doc
+		}
+	}
+	return nil
+}
+
+// readDocs returns the NDJSON documents in path (none while it does not
+// exist); a line that is not a JSON object, such as a line being written,
+// is left out.
+func readDocs(path string) []map[string]any {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	var docs []map[string]any
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var doc map[string]any
-		if json.Unmarshal(sc.Bytes(), &doc) == nil && match(doc) {
-			return doc
+		if json.Unmarshal(sc.Bytes(), &doc) == nil {
+			docs = append(docs, doc)
 		}
 	}
-	return nil
+	return docs
 }
