@@ -95,17 +95,15 @@ var pairsInit = [...]pair{
 
 var pairs = pairsInit[:]
 
-// prefixes hold every key of pairs; fields outside them are not looked at.
-var prefixes = []string{"file.", "group.", "user."}
-
-// keyRef is an id or name key of pairs, in one table sorted by key so
-// that one walk along an event's sorted fields finds both.
+// keyRef is an id or name key of pairs.
 type keyRef struct {
 	key    string
 	pair   int
 	isName bool
 }
 
+// keyTable holds every id and name key of pairs, sorted by key, so that
+// the names to add come out in key order.
 var keyTable = func() []keyRef {
 	var t []keyRef
 	for i, p := range pairs {
@@ -115,6 +113,39 @@ var keyTable = func() []keyRef {
 	return t
 }()
 
+// keySlot finds the one key of keyTable a field key can be from its length
+// and its sixth byte (the first one after "user." or "file."), so that
+// telling a key of ours from any other costs one table load and one string
+// comparison. It holds the index in keyTable plus one; 0 is none.
+var keySlot = func() *[32][128]uint8 {
+	var s [32][128]uint8
+	for i, r := range keyTable {
+		if len(r.key) < minKeyLen || len(r.key) >= len(s) || r.key[5] >= 128 {
+			panic("resolve_ids: key " + r.key + " does not fit the key slots")
+		}
+		if s[len(r.key)][r.key[5]] != 0 {
+			panic("resolve_ids: keys " + r.key + " and " + keyTable[s[len(r.key)][r.key[5]]-1].key + " share a key slot")
+		}
+		s[len(r.key)][r.key[5]] = uint8(i + 1)
+	}
+	return &s
+}()
+
+// minKeyLen is the length of the shortest key of pairs ("user.id").
+const minKeyLen = 7
+
+// lookupKey returns the index in keyTable of k, or -1.
+func lookupKey(k string) int {
+	if len(k) < minKeyLen || len(k) >= 32 || k[5] >= 128 {
+		return -1
+	}
+	s := keySlot[len(k)][k[5]]
+	if s == 0 || keyTable[s-1].key != k {
+		return -1
+	}
+	return int(s) - 1
+}
+
 // unsetID is how the kernel writes "no id" (-1 as an unsigned 32-bit number).
 const unsetID = 4294967295
 
@@ -122,6 +153,7 @@ const unsetID = 4294967295
 type names struct {
 	path    string
 	byID    map[uint32]string
+	table   idTable
 	info    os.FileInfo // nil when the file could not be read
 	failed  bool        // the last read failed and was logged
 	isGroup bool
@@ -197,6 +229,7 @@ func (p *Processor) reload(n *names) {
 	}
 	n.failed = false
 	n.byID = m
+	n.table = newIDTable(m)
 	n.info = fi
 }
 
@@ -264,6 +297,47 @@ func idOf(v sdk.Value) (uint32, bool) {
 	return 0, false
 }
 
+// idTable answers the common question, the name of a small id, with two
+// slice loads instead of a map lookup: dense[id] is one plus the index in
+// names of the id's name, for ids below denseIDs. 0 sends the lookup to the
+// map (an id without a name, or one past 65535 names).
+type idTable struct {
+	dense []uint16
+	names []string
+	byID  map[uint32]string
+}
+
+// denseIDs bounds the dense part: at most 128 KiB per file.
+const denseIDs = 1 << 16
+
+func newIDTable(m map[uint32]string) idTable {
+	t := idTable{byID: m}
+	top := -1
+	for id := range m {
+		if id < denseIDs && int(id) > top {
+			top = int(id)
+		}
+	}
+	t.dense = make([]uint16, top+1)
+	for id, name := range m {
+		if id < denseIDs && len(t.names) < 0xffff {
+			t.names = append(t.names, name)
+			t.dense[id] = uint16(len(t.names))
+		}
+	}
+	return t
+}
+
+func (t *idTable) name(id uint32) (string, bool) {
+	if id < uint32(len(t.dense)) {
+		if i := t.dense[id]; i != 0 {
+			return t.names[i-1], true
+		}
+	}
+	s, ok := t.byID[id]
+	return s, ok
+}
+
 // Process names the ids of every event and passes the batch on.
 func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter) error {
 	if now := p.opt.Now(); !now.Before(p.nextCheck) {
@@ -275,54 +349,66 @@ func (p *Processor) Process(ctx context.Context, in *sdk.Batch, out sdk.Emitter)
 	return out.Emit(ctx, in)
 }
 
-// resolve sets the names of one event's ids. It walks only the file.,
-// group. and user. stretches of the sorted fields, beside the sorted table
-// of keys it knows, and then writes all the new names in one merge.
-func (p *Processor) resolve(f *sdk.Fields) {
-	var ids [len(pairsInit)]sdk.Value
-	var hasID, hasName [len(pairsInit)]bool
-	any := false
-	list := f.All()
-	t := 0
-	for _, prefix := range prefixes {
-		i, _ := slices.BinarySearchFunc(list, prefix, func(fd sdk.Field, k string) int { return strings.Compare(fd.Key, k) })
-		for ; i < len(list) && strings.HasPrefix(list[i].Key, prefix); i++ {
-			k := list[i].Key
-			for t < len(keyTable) && keyTable[t].key < k {
-				t++
-			}
-			if t == len(keyTable) {
-				break
-			}
-			if r := keyTable[t]; r.key == k {
-				if r.isName {
-					hasName[r.pair] = true
-				} else {
-					hasID[r.pair] = true
-					ids[r.pair] = list[i].Value
-					any = true
-				}
-			}
+// firstKey returns the index of the first field at or after "file.", the
+// first key of ours. Most probes are settled by the first byte.
+func firstKey(list []sdk.Field) int {
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k := list[m].Key
+		if k == "" || k[0] < 'f' || k[0] == 'f' && k < "file." {
+			lo = m + 1
+		} else {
+			hi = m
 		}
 	}
-	if !any {
+	return lo
+}
+
+// resolve sets the names of one event's ids. It walks the sorted fields
+// from "file." on, tells the keys it knows by lookupKey, and then writes
+// all the new names in one merge.
+func (p *Processor) resolve(f *sdk.Fields) {
+	var idAt [len(pairsInit)]int32
+	var hasID, hasName uint32 // bit i: pairs[i]
+	list := f.All()
+	for i := firstKey(list); i < len(list); i++ {
+		k := list[i].Key
+		if k[0] > 'u' {
+			break
+		}
+		t := lookupKey(k)
+		if t < 0 {
+			continue
+		}
+		r := &keyTable[t]
+		if r.isName {
+			hasName |= 1 << r.pair
+		} else {
+			hasID |= 1 << r.pair
+			idAt[r.pair] = int32(i)
+		}
+	}
+	need := hasID &^ hasName
+	if need == 0 {
 		return
 	}
 	adds := p.adds[:0]
-	for _, r := range keyTable { // name keys in order
+	for t := range keyTable { // name keys in order
+		r := &keyTable[t]
 		j := r.pair
-		if !r.isName || !hasID[j] || hasName[j] {
+		if !r.isName || need&(1<<j) == 0 {
 			continue
 		}
-		id, ok := idOf(ids[j])
+		id, ok := idOf(list[idAt[j]].Value)
 		if !ok || id == unsetID {
 			continue
 		}
-		byID := p.users.byID
+		tab := &p.users.table
 		if pairs[j].group {
-			byID = p.groups.byID
+			tab = &p.groups.table
 		}
-		if name, ok := byID[id]; ok {
+		if name, ok := tab.name(id); ok {
 			adds = append(adds, sdk.Field{Key: r.key, Value: sdk.String(name)})
 		}
 	}
