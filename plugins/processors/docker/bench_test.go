@@ -18,10 +18,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	writeProc(b, dir, "100", "0::/system.slice/docker-"+idA+".scope\n", "5000")
 	p := New(Options{Socket: dir + "/no.sock", ProcDir: dir}, sdktest.Env("processor.docker.bench", nil))
 	defer p.Close(context.Background())
-	p.containers[idA] = fromInspect(idA, &inspectResult{Name: "/web", Config: struct {
-		Image  string            `json:"Image"`
-		Labels map[string]string `json:"Labels"`
-	}{Image: "nginx:1.27", Labels: map[string]string{"com.example.team": "audit", "maintainer": "ops"}}})
+	p.containers[idA] = fromInspect(idA, &inspectResult{Name: "/web", Config: inspectConfig{Image: "nginx:1.27", Labels: map[string]string{"com.example.team": "audit", "maintainer": "ops"}}})
 
 	template := sdk.Event{Time: time.Unix(1_800_000_000, 0), Fields: sdk.MakeFields(40)}
 	for _, k := range []string{"auditd.data.syscall", "auditd.result", "auditd.sequence", "event.action", "event.category",

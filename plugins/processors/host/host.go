@@ -115,7 +115,6 @@ type Processor struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
-	scratch []sdk.Field
 }
 
 // New gathers the facts once and starts refreshing them in the background.
@@ -198,22 +197,8 @@ func (p *Processor) add(f *sdk.Fields, hf []sdk.Field) {
 		}
 		return
 	}
-	// No host.* field: they all go in at i. Fields has no insert of
-	// many, so copy the fields aside and append the three runs in order,
-	// which keeps the set sorted without a sort.
-	old := append(p.scratch[:0], list...)
-	f.Reset()
-	for _, fd := range old[:i] {
-		f.Append(fd.Key, fd.Value)
-	}
-	for _, fd := range hf {
-		f.Append(fd.Key, fd.Value)
-	}
-	for _, fd := range old[i:] {
-		f.Append(fd.Key, fd.Value)
-	}
-	clear(old)
-	p.scratch = old[:0]
+	// No host.* field: the sorted host fields go in at i, in one step.
+	f.SetSorted(hf)
 }
 
 // Gather finds the facts of the host this runs on; root is prepended to
