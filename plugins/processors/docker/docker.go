@@ -208,7 +208,17 @@ func (p *Processor) enrich(ev *sdk.Event, now time.Time) {
 		if !ok || v.Int() <= 0 {
 			return
 		}
-		id, runtime = p.containerOfPid(v.Int(), now)
+		var known bool
+		id, runtime, known = p.containerOfPid(v.Int(), now)
+		if !known {
+			// The process has exited already (short-lived commands often
+			// have by the time their event arrives). A child starts in its
+			// parent's cgroup, so the parent, usually still running (a
+			// shell in the same container), says where it ran.
+			if pv, ok := ev.Fields.Get("process.parent.pid"); ok && pv.Int() > 0 {
+				id, runtime, _ = p.containerOfPid(pv.Int(), now)
+			}
+		}
 		if id == "" {
 			return
 		}
@@ -229,31 +239,32 @@ func (p *Processor) enrich(ev *sdk.Event, now time.Time) {
 	}
 }
 
-// containerOfPid returns the container a pid runs in, from the cache or
-// from /proc. A cached answer older than PidTTL is checked against the
+// containerOfPid returns the container a pid runs in ("" for none), from
+// the cache or from /proc; known is false when the process is gone and was
+// never seen. A cached answer older than PidTTL is checked against the
 // process's start time, so a reused pid is read again.
-func (p *Processor) containerOfPid(pid int64, now time.Time) (id, runtime string) {
+func (p *Processor) containerOfPid(pid int64, now time.Time) (id, runtime string, known bool) {
 	e, ok := p.pids[pid]
 	if ok && now.Sub(e.checked) < p.opt.PidTTL {
-		return e.id, e.runtime
+		return e.id, e.runtime, true
 	}
 	start, haveStart := readStartTime(p.opt.ProcDir, pid)
 	if ok && haveStart && e.start == start && e.start != 0 {
 		e.checked = now
 		p.pids[pid] = e
-		return e.id, e.runtime
+		return e.id, e.runtime, true
 	}
 	id, runtime, read := readCgroup(p.opt.ProcDir, pid)
 	if !read {
 		// The process is gone (or /proc is not there): keep what we knew
 		// of this pid until the TTL says otherwise; remember nothing new.
 		if ok {
-			return e.id, e.runtime
+			return e.id, e.runtime, true
 		}
-		return "", ""
+		return "", "", false
 	}
 	p.pids[pid] = pidEntry{id: id, runtime: runtime, start: start, checked: now}
-	return id, runtime
+	return id, runtime, true
 }
 
 // prunePids forgets pids not checked for a while, at most once per PidTTL.

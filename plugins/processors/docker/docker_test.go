@@ -454,6 +454,33 @@ func TestRunningContainersAreListedOnConnect(t *testing.T) {
 	}
 }
 
+// A process that has exited before its event arrives is placed by its
+// parent, which it forked from and whose cgroup it started in; a process
+// that still runs is never placed by its parent.
+func TestGoneProcessTakesItsParentsContainer(t *testing.T) {
+	s := newSetup(t, Options{})
+	ev := func(pid, ppid int64) map[string]sdk.Value {
+		return map[string]sdk.Value{"process.pid": sdk.Int(pid), "process.parent.pid": sdk.Int(ppid)}
+	}
+	tests := []struct {
+		name      string
+		pid, ppid int64
+		want      string
+	}{
+		{"gone, parent in a container", 999, 100, idA},
+		{"gone, parent on the host", 999, 200, ""},
+		{"gone, parent gone too", 999, 998, ""},
+		{"running on the host, parent in a container", 200, 100, ""},
+		{"running in a container, parent on the host", 100, 200, idA},
+	}
+	for _, tc := range tests {
+		got := containerFields(s.process(t, ev(tc.pid, tc.ppid)))["container.id"]
+		if got != tc.want {
+			t.Errorf("%s: container.id = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 // A socket file nobody listens on is a Docker fault, worth a warning.
 func TestDeadSocketIsAWarning(t *testing.T) {
 	// A file nobody listens on, as a crashed dockerd leaves behind.
