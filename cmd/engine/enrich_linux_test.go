@@ -18,21 +18,27 @@ import (
 
 // reexecSource is a program that executes itself again with the next
 // number every 200ms, so that a container of it keeps making exec events
-// of one living process.
+// of one living process; each time it also runs itself as a child that
+// exits at once, whose process is gone by the time its event is enriched.
 const reexecSource = `package main
 
 import (
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"time"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		return
+	}
 	n := 0
 	if len(os.Args) > 1 {
 		n, _ = strconv.Atoi(os.Args[1])
 	}
+	exec.Command("/reexec", "child").Run()
 	time.Sleep(200 * time.Millisecond)
 	if n < 3000 {
 		syscall.Exec("/reexec", []string{"/reexec", strconv.Itoa(n + 1)}, nil)
@@ -109,7 +115,7 @@ func TestDefaultPipelineSaysWhoAndWhere(t *testing.T) {
 
 	docs := readDocs(out)
 	host, _ := os.Hostname()
-	var users, containers, early int
+	var users, containers, children, early int
 	for _, d := range docs {
 		if got := field(d, "host.name"); got != host {
 			t.Fatalf("host.name = %v, want %q, in %v", got, host, d)
@@ -154,6 +160,9 @@ func TestDefaultPipelineSaysWhoAndWhere(t *testing.T) {
 				continue
 			}
 			containers++
+			if args, _ := field(d, "process.args").([]any); args[1] == "child" {
+				children++
+			}
 			want := map[string]any{"container.name": name, "container.image.name": tag,
 				"container.runtime": "docker", "container.labels.com_example_test": "e2e"}
 			for k, v := range want {
@@ -167,11 +176,12 @@ func TestDefaultPipelineSaysWhoAndWhere(t *testing.T) {
 			}
 		}
 	}
-	if users == 0 || containers < 3 {
-		t.Fatalf("%d exec events of the user's command and %d enriched ones of the container; want at least 1 and 3", users, containers)
+	if users == 0 || containers < 3 || children == 0 {
+		t.Fatalf("%d exec events of the user's command, %d enriched ones of the container, %d of them of its short-lived children; want at least 1, 3 and 1",
+			users, containers, children)
 	}
-	t.Logf("%d events, all with host.name %q; %d of the user's commands named %s; %d container exec events named %s (%s), %d before Docker was reached",
-		len(docs), host, users, user, containers, name, tag, early)
+	t.Logf("%d events, all with host.name %q; %d of the user's commands named %s; %d container exec events (%d of exited children) named %s (%s), %d before Docker was reached",
+		len(docs), host, users, user, containers, children, name, tag, early)
 }
 
 // idOf runs id(1) with flag ("-u" or "-g") for user.
