@@ -56,3 +56,52 @@ func (f *Fields) setEach(fs []Field) {
 		f.Set(fd.Key, fd.Value)
 	}
 }
+
+// InsertAt adds fields none of whose keys f has, for a caller that has just
+// walked All() and knows where they go: fs[k] goes before the field at
+// index at[k] of All() (len for the end), so at is non-decreasing and fs
+// sorted within each gap. The fields around each place are compared to
+// check it, and when fs and at do not fit (a key already set, a wrong or
+// stale index, f written since), InsertAt does what SetSorted does: it is
+// never wrong, only slower. Then no search is needed and the fields after
+// each place move in blocks. fs and at are not retained.
+func (f *Fields) InsertAt(at []int, fs []Field) {
+	if len(fs) == 0 {
+		return
+	}
+	if len(at) != len(fs) || f.dirty || !f.fitsAt(at, fs) {
+		f.SetSorted(fs)
+		return
+	}
+	n := len(f.list)
+	f.list = slices.Grow(f.list, len(fs))[:n+len(fs)]
+	end := n // list[at[k]:end] moves up by k+1
+	for k := len(fs) - 1; k >= 0; k-- {
+		copy(f.list[at[k]+k+1:end+k+1], f.list[at[k]:end])
+		f.list[at[k]+k] = fs[k]
+		end = at[k]
+	}
+}
+
+// fitsAt reports whether each fs[k] sorts strictly between the fields it
+// would have on either side at at[k].
+func (f *Fields) fitsAt(at []int, fs []Field) bool {
+	n := len(f.list)
+	for k := range fs {
+		p := at[k]
+		if p < 0 || p > n || k > 0 && p < at[k-1] {
+			return false
+		}
+		if k > 0 && at[k-1] == p {
+			if fs[k-1].Key >= fs[k].Key {
+				return false
+			}
+		} else if p > 0 && f.list[p-1].Key >= fs[k].Key {
+			return false
+		}
+		if (k+1 == len(fs) || at[k+1] != p) && p < n && fs[k].Key >= f.list[p].Key {
+			return false
+		}
+	}
+	return true
+}

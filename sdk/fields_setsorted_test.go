@@ -100,3 +100,39 @@ func splitKeys(s string) []string {
 	}
 	return out
 }
+
+// FuzzInsertAt checks InsertAt against Set one field at a time, with the
+// places found by search (where the fields go) and with places taken from
+// the fuzzer (mostly wrong, when InsertAt must notice and fall back).
+func FuzzInsertAt(f *testing.F) {
+	f.Add("a,c,e,g", "b,d,f", []byte{})
+	f.Add("a,c,e,g", "b,d,f", []byte{1, 2, 3})
+	f.Add("a,c", "0,b,z", []byte{0, 1, 2})
+	f.Add("a,b", "a,b,c", []byte{0, 1, 2})
+	f.Add("", "x,y", []byte{0, 0})
+	f.Fuzz(func(t *testing.T, base, add string, places []byte) {
+		var got Fields
+		for i, k := range splitKeys(base) {
+			got.Set(k, Int(int64(i)))
+		}
+		want := got.Clone()
+		var fs []Field
+		var at []int
+		for i, k := range splitKeys(add) {
+			fs = append(fs, Field{Key: k, Value: Int(int64(100 + i))})
+			if len(places) == 0 {
+				p, _ := got.search(k)
+				at = append(at, p)
+			} else {
+				at = append(at, int(places[i%len(places)]))
+			}
+		}
+		got.InsertAt(at, fs)
+		for _, fd := range fs {
+			want.Set(fd.Key, fd.Value)
+		}
+		if !got.Equal(&want) || fmt.Sprint(got.All()) != fmt.Sprint(want.All()) {
+			t.Fatalf("at %v: got %v, want %v", at, got.All(), want.All())
+		}
+	})
+}
