@@ -113,6 +113,17 @@ var keyTable = func() []keyRef {
 	return t
 }()
 
+// nameOrder holds the indexes of pairs in the order of their name keys.
+var nameOrder = func() []int {
+	var o []int
+	for _, r := range keyTable {
+		if r.isName {
+			o = append(o, r.pair)
+		}
+	}
+	return o
+}()
+
 // keySlot finds the one key of keyTable a field key can be from its length
 // and its sixth byte (the first one after "user." or "file."), so that
 // telling a key of ours from any other costs one table load and one string
@@ -165,7 +176,8 @@ type Processor struct {
 	users     names
 	groups    names
 	nextCheck time.Time
-	adds      []sdk.Field // scratch: names to add to one event
+	adds      [len(pairsInit)]sdk.Field // scratch: names to add to one event
+	at        [len(pairsInit)]int       // scratch: where each goes
 }
 
 // New returns a Processor and reads the files once.
@@ -283,7 +295,7 @@ func parseID(s string) (uint32, bool) {
 	return uint32(n), true
 }
 
-func idOf(v sdk.Value) (uint32, bool) {
+func idOf(v *sdk.Value) (uint32, bool) {
 	switch v.Kind() {
 	case sdk.KindString:
 		return parseID(v.Str())
@@ -393,14 +405,13 @@ func (p *Processor) resolve(f *sdk.Fields) {
 	if need == 0 {
 		return
 	}
-	adds := p.adds[:0]
-	for t := range keyTable { // name keys in order
-		r := &keyTable[t]
-		j := r.pair
-		if !r.isName || need&(1<<j) == 0 {
+	n := 0
+	for _, j := range nameOrder {
+		if need&(1<<j) == 0 {
 			continue
 		}
-		id, ok := idOf(list[idAt[j]].Value)
+		i := int(idAt[j])
+		id, ok := idOf(&list[i].Value)
 		if !ok || id == unsetID {
 			continue
 		}
@@ -409,10 +420,30 @@ func (p *Processor) resolve(f *sdk.Fields) {
 			tab = &p.groups.table
 		}
 		if name, ok := tab.name(id); ok {
-			adds = append(adds, sdk.Field{Key: r.key, Value: sdk.String(name)})
+			key := pairs[j].name
+			p.adds[n] = sdk.Field{Key: key, Value: sdk.String(name)}
+			p.at[n] = placeNear(list, i, key)
+			n++
 		}
 	}
-	p.adds = adds[:0]
-	// The names come in key order and none is set yet: one merge.
-	f.SetSorted(adds)
+	// The names come in key order and none is set yet: they go in where
+	// they belong, next to their ids, in one pass.
+	f.InsertAt(p.at[:n], p.adds[:n])
+	clear(p.adds[:n]) // keep no names alive
+}
+
+// placeNear returns the index of the first field after key, a key f does
+// not have, looking from index i, the key's id field: a name usually
+// comes right after its id (user.id, user.name), and file.owner a few
+// fields before file.uid.
+func placeNear(list []sdk.Field, i int, key string) int {
+	if key > list[i].Key {
+		for i++; i < len(list) && list[i].Key < key; i++ {
+		}
+		return i
+	}
+	for i > 0 && list[i-1].Key > key {
+		i--
+	}
+	return i
 }
