@@ -232,12 +232,14 @@ func (b *builder) output(hs []header, primary, firstIdx int, evType uint16) sdk.
 	first := &hs[firstIdx]
 	ev := sdk.Event{Time: time.Unix(first.sec, first.msec*int64(time.Millisecond)).UTC()}
 	// Room for the fields: the data fields plus what an event of this
-	// shape had last time.
+	// shape had last time, and 12 more for processors after this one
+	// (resolve_ids adds 8 names to an exec event), so that the list does
+	// not grow (an allocation and a copy of every field) downstream.
 	n := b.lastExtra
 	for _, w := range b.data.bits {
 		n += bits.OnesCount64(w)
 	}
-	b.fields = sdk.MakeFields(n + len(b.data.extra) + 4)
+	b.fields = sdk.MakeFields(n + len(b.data.extra) + 12)
 	b.lastKey = ""
 	dataFields := n - b.lastExtra
 
