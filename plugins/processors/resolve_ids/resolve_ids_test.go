@@ -90,11 +90,44 @@ func TestResolve(t *testing.T) {
 		{"ids elsewhere are not touched", event("source.user.id", "0", "auditd.data.uid", "0", "user.changes.id", "0"),
 			map[string]string{"source.user.name": "", "user.name": "", "user.changes.name": ""}},
 		{"no ids", event("event.action", "executed"), map[string]string{"user.name": ""}},
+		{"keys that share a prefix with id and name keys", event(
+			"user.id", "1000", "user.id.extra", "0", "user.idx", "0", "user.namex", "n", "user.name.x", "n",
+			"file.uid", "0", "file.uidx", "0", "file.ownerx", "o", "file.owner.y", "o", "file.gid", "0", "file.gidx", "0",
+			"group.idx", "0", "user.group.idx", "0"),
+			map[string]string{"user.name": "alice", "file.owner": "root", "file.group": "root", "group.name": "",
+				"user.group.name": "", "user.idx": "0", "user.namex": "n", "file.ownerx": "o"}},
+		{"keys as long as ours with the same sixth byte", event(
+			"user.axxxx.id", "0", "filexgid", "0", "fileguid", "0", "user.gxxxxxid", "0", "user.\xc3\xa9xx.id", "0", "u", "0", "zz.id", "0"),
+			map[string]string{"user.axxxx.name": "", "user.name": "", "file.group": "", "file.owner": ""}},
+		{"ids before and after every other key", event(
+			"a", "0", "file.", "0", "file.gid", "10", "group.id", "0", "process.pid", 1, "user.target.id", "1", "user_agent.name", "x", "zzz", "0"),
+			map[string]string{"file.group": "wheel", "group.name": "root", "user.target.name": "daemon"}},
 	}
 	p := newProc(t, nil)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in.Clone()
 			got := run(t, p, tc.in)[0]
+			all := got.Fields.All()
+			for i := 1; i < len(all); i++ {
+				if all[i-1].Key >= all[i].Key {
+					t.Fatalf("fields out of order: %q before %q", all[i-1].Key, all[i].Key)
+				}
+			}
+			added := 0
+			for k, want := range tc.want {
+				if _, had := in.Fields.Get(k); want != "" && !had {
+					added++
+				}
+			}
+			if got.Fields.Len() != in.Fields.Len()+added {
+				t.Errorf("%d fields, want %d: %v", got.Fields.Len(), in.Fields.Len()+added, all)
+			}
+			for _, fd := range in.Fields.All() {
+				if v, _ := got.Fields.Get(fd.Key); !v.Equal(fd.Value) {
+					t.Errorf("%s changed to %q", fd.Key, v.Text())
+				}
+			}
 			for k, want := range tc.want {
 				v, ok := got.Fields.Get(k)
 				if want == "" {
