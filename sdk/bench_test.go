@@ -151,3 +151,17 @@ func BenchmarkFieldsBuild(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFieldsGet looks up keys of a realistic audit event, present and
+// absent, as processors do for every event.
+func BenchmarkFieldsGet(b *testing.B) {
+	e := auditEvent()
+	e.Fields.All()
+	keys := []string{"process.pid", "user.id", "event.action", "host.name", "container.id", "file.path"}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			e.Fields.Get(k)
+		}
+	}
+}

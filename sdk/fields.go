@@ -57,7 +57,20 @@ func (f *Fields) normalize() {
 
 func (f *Fields) search(key string) (int, bool) {
 	f.normalize()
-	return slices.BinarySearchFunc(f.list, key, func(fd Field, k string) int { return strings.Compare(fd.Key, k) })
+	// A plain loop rather than slices.BinarySearchFunc: every processor
+	// looks fields up on every event, and the closure and three-way compare
+	// cost a third of the time.
+	list := f.list
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if list[m].Key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(list) && list[lo].Key == key
 }
 
 // Set writes a field, replacing any value the key had.

@@ -3,14 +3,14 @@ package docker
 import (
 	"context"
 	"testing"
-	"time"
 
+	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // BenchmarkCacheHit measures one event whose pid and container are both
-// cached: an exec event of a coalesced shape, with two labels to add.
+// cached: a coalesced exec event of the corpus, with two labels to add.
 // Each op is one event; batches of 1024 copies are prepared outside the
 // timer.
 func BenchmarkCacheHit(b *testing.B) {
@@ -20,20 +20,27 @@ func BenchmarkCacheHit(b *testing.B) {
 	defer p.Close(context.Background())
 	p.containers[idA] = fromInspect(idA, &inspectResult{Name: "/web", Config: inspectConfig{Image: "nginx:1.27", Labels: map[string]string{"com.example.team": "audit", "maintainer": "ops"}}})
 
-	template := sdk.Event{Time: time.Unix(1_800_000_000, 0), Fields: sdk.MakeFields(40)}
-	for _, k := range []string{"auditd.data.syscall", "auditd.result", "auditd.sequence", "event.action", "event.category",
-		"event.kind", "event.module", "event.outcome", "event.type", "host.name", "process.args", "process.executable",
-		"process.name", "process.parent.pid", "process.title", "process.working_directory", "user.audit.id",
-		"user.effective.id", "user.group.id", "user.id", "user.saved.id"} {
-		template.Fields.Set(k, sdk.String("value"))
+	// A real exec event of the corpus as coalesce makes it (82 fields),
+	// moved into the cached container's process.
+	var template sdk.Event
+	for _, ev := range coalesced.Corpus(b, 2000) {
+		if ev.Fields.GetString("event.action") == "executed" {
+			template = ev
+			break
+		}
+	}
+	if template.Fields.Len() < 50 {
+		b.Fatalf("no realistic exec event in the corpus (%d fields)", template.Fields.Len())
 	}
 	template.Fields.Set("process.pid", sdk.Int(100))
+	b.Logf("%d fields", template.Fields.Len())
 	const batch = 1024
 	// The batch is refilled from the template without allocating, so that
 	// no garbage collection from the preparation runs into the timed part.
 	events := make([]sdk.Event, batch)
 	for i := range events {
-		events[i].Fields = sdk.MakeFields(template.Fields.Len() + 8)
+		// The room coalesce leaves for enrichment.
+		events[i].Fields = sdk.MakeFields(template.Fields.Len() + 12)
 	}
 	prepare := func() *sdk.Batch {
 		for i := range events {
