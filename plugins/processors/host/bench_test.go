@@ -4,19 +4,26 @@ import (
 	"context"
 	"testing"
 
+	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/sdk"
 )
 
-// BenchmarkHost measures adding the host fields to one event of 40 fields
-// that has room for them (batches of 100; fresh events outside the timer).
+// BenchmarkHost measures adding the host fields to a real coalesced exec
+// event of the corpus, in the room coalesce leaves (12 fields).
 func BenchmarkHost(b *testing.B) {
 	p := New(Options{Gather: func(string) Facts { return facts }})
 	defer p.Close(context.Background())
-	keys := []string{}
-	for _, prefix := range []string{"auditd.data.a", "event.x", "file.y", "process.z", "user.w"} {
-		for i := range 8 {
-			keys = append(keys, prefix+string(rune('a'+i)))
+	var template sdk.Event
+	for _, ev := range coalesced.Corpus(b, 2000) {
+		if ev.Fields.GetString("event.action") == "executed" {
+			template = ev
+			break
 		}
+	}
+	template.Fields.Delete("host.name")
+	fields := template.Fields.All()
+	if len(fields) < 50 {
+		b.Fatalf("no realistic exec event in the corpus (%d fields)", len(fields))
 	}
 	// Each op is one event. The batch is refilled without allocating, so
 	// that no garbage collection from the preparation runs into the timed
@@ -24,7 +31,7 @@ func BenchmarkHost(b *testing.B) {
 	const n = 1024
 	bt := sdk.NewBatch(n)
 	for range n {
-		bt.Events = append(bt.Events, sdk.Event{Fields: sdk.MakeFields(len(keys) + 16)})
+		bt.Events = append(bt.Events, sdk.Event{Fields: sdk.MakeFields(len(fields) + 12)})
 	}
 	events := bt.Events
 	discard := sdk.EmitterFunc(func(context.Context, *sdk.Batch) error { return nil })
@@ -36,8 +43,8 @@ func BenchmarkHost(b *testing.B) {
 		bt.Events = events[:min(n, b.N-done)]
 		for i := range bt.Events {
 			bt.Events[i].Fields.Reset()
-			for _, k := range keys {
-				bt.Events[i].Fields.Append(k, sdk.String("v"))
+			for _, fd := range fields {
+				bt.Events[i].Fields.Append(fd.Key, fd.Value)
 			}
 		}
 		b.StartTimer()
