@@ -440,6 +440,7 @@ func (p *Processor) resync(ctx context.Context) {
 	if err != nil {
 		p.log.Debug("docker: listing the running containers failed; each is looked up on its first event", "error", err)
 	}
+	listed := make(map[string]bool, len(running))
 	p.mu.Lock()
 	for _, l := range running {
 		if !isContainerID(l.ID) {
@@ -451,9 +452,6 @@ func (p *Processor) resync(ctx context.Context) {
 		}
 		p.containers[l.ID] = fromInspect(l.ID, &r)
 		delete(p.queued, l.ID)
-	}
-	listed := make(map[string]bool, len(running))
-	for _, l := range running {
 		listed[l.ID] = true
 	}
 	ids := make([]string, 0, len(p.containers)+len(p.queued))
