@@ -4,7 +4,9 @@
 package sdktest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sort"
@@ -172,4 +174,45 @@ func Config(p *sdk.Plugin, values map[string]any) *sdk.Config {
 		set = append(set, k)
 	}
 	return sdk.NewConfig(vals, set)
+}
+
+// CheckOptionError fails t unless err fits a validation case: nil when
+// option is "", else an *sdk.OptionError that names option.
+func CheckOptionError(t testing.TB, err error, option string) {
+	t.Helper()
+	var oe *sdk.OptionError
+	switch {
+	case option == "" && err != nil:
+		t.Fatalf("unexpected error: %v", err)
+	case option != "" && !errors.As(err, &oe):
+		t.Fatalf("want an OptionError on %s, got %v", option, err)
+	case option != "" && oe.Option != option:
+		t.Fatalf("error names option %q, want %q: %v", oe.Option, option, err)
+	}
+}
+
+// LogBuffer collects log lines, safe for a component's goroutines, so that
+// a test can assert what was logged.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Logger returns a text logger at level that writes into the buffer.
+func (l *LogBuffer) Logger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: level}))
+}
+
+// Write implements io.Writer.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -362,16 +362,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := p.Validate(sdktest.Config(p, tt.values))
-			var oe *sdk.OptionError
-			switch {
-			case tt.option == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.option != "" && !errors.As(err, &oe):
-				t.Fatalf("want an OptionError on %s, got %v", tt.option, err)
-			case tt.option != "" && oe.Option != tt.option:
-				t.Fatalf("error names option %q, want %q: %v", oe.Option, tt.option, err)
-			}
+			sdktest.CheckOptionError(t, p.Validate(sdktest.Config(p, tt.values)), tt.option)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -190,26 +189,9 @@ func (h *faultyHandle) Sync() error {
 }
 
 // logBuffer returns a logger writing text lines into a buffer.
-func logBuffer() (*slog.Logger, *syncBuffer) {
-	var buf syncBuffer
-	return slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), &buf
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func logBuffer() (*slog.Logger, *sdktest.LogBuffer) {
+	var buf sdktest.LogBuffer
+	return buf.Logger(slog.LevelDebug), &buf
 }
 
 // --- tests -------------------------------------------------------------------
@@ -265,16 +247,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := p.Validate(sdktest.Config(p, tt.values))
-			var oe *sdk.OptionError
-			switch {
-			case tt.option == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tt.option != "" && !errors.As(err, &oe):
-				t.Fatalf("want an OptionError on %s, got %v", tt.option, err)
-			case tt.option != "" && oe.Option != tt.option:
-				t.Fatalf("error names option %q, want %q: %v", oe.Option, tt.option, err)
-			}
+			sdktest.CheckOptionError(t, p.Validate(sdktest.Config(p, tt.values)), tt.option)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -151,25 +150,12 @@ func (g *gauges) get(name string) float64 {
 	return g.v[name]
 }
 
-// syncBuffer is a log destination safe for the processor's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type setup struct {
 	p       *Processor
 	proc    string
 	socket  string
 	metrics *gauges
-	log     *syncBuffer
+	log     *sdktest.LogBuffer
 	now     time.Time
 	mu      sync.Mutex
 }
@@ -181,7 +167,7 @@ func newSetup(t *testing.T, o Options) *setup {
 	t.Helper()
 	dir := t.TempDir()
 	s := &setup{proc: filepath.Join(dir, "proc"), socket: filepath.Join(dir, "docker.sock"),
-		metrics: &gauges{v: map[string]float64{}}, log: &syncBuffer{}, now: time.Unix(1_800_000_000, 0)}
+		metrics: &gauges{v: map[string]float64{}}, log: &sdktest.LogBuffer{}, now: time.Unix(1_800_000_000, 0)}
 	writeProc(t, s.proc, "100", "0::/system.slice/docker-"+idA+".scope\n", "5000")
 	writeProc(t, s.proc, "200", "0::/user.slice/user-1000.slice/session-3.scope\n", "6000")
 	writeProc(t, s.proc, "300", "12:pids:/kubepods/besteffort/pod5c1e8a9f-3d2b-4c6a-9e7f-0a1b2c3d4e5f/"+idB+"\n", "7000")
@@ -195,7 +181,7 @@ func newSetup(t *testing.T, o Options) *setup {
 	}
 	env := sdktest.Env("processor.docker.test", nil)
 	env.Metrics = s.metrics
-	env.Logger = slog.New(slog.NewTextHandler(s.log, nil))
+	env.Logger = s.log.Logger(slog.LevelInfo)
 	s.p = New(o, env)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
