@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,7 +40,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 				b.StopTimer()
 				run := filepath.Join(dir, strconv.Itoa(i))
 				state := filepath.Join(run, "state")
-				addr := freeAddress(b)
+				addr := testservers.ClosedAddr(b)
 				id := "output." + dest + ".backlog"
 				unreachable := deliveryTargets{diskBuffer: true, httpAddress: addr, name: "backlog"}
 				real := deliveryTargets{diskBuffer: true, name: "backlog"}
@@ -89,18 +88,6 @@ func mkdir(tb testing.TB, parts ...string) string {
 		tb.Fatal(err)
 	}
 	return dir
-}
-
-// freeAddress returns a loopback address nothing listens on now.
-func freeAddress(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // metricValue reads one component's metric from engine's /metrics (-1 when

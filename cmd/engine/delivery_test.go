@@ -473,7 +473,7 @@ func TestValidateCheckConnectionsRealServers(t *testing.T) {
 		!strings.Contains(r.stdout, "Reached the destination of output.kafka.kafka.") {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
-	closed := freeAddress(t)
+	closed := testservers.ClosedAddr(t)
 	unreachable := deliveryPipeline(t, mkdir(t, dir, "down"), log, deliveryTargets{esURL: "http://" + closed, index: "unused", brokers: []string{closed}, topic: "unused"})
 	r = cliRun(t, "", "validate", "--check-connections", "--connect-timeout", "20s", unreachable)
 	if r.code != 1 {

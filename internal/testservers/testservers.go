@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -292,4 +293,17 @@ func splitBrokers(s string) []string {
 		}
 	}
 	return brokers
+}
+
+// ClosedAddr returns a loopback address nothing listens on now: for a
+// destination that refuses connections, or a port to listen on.
+func ClosedAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -4,7 +4,6 @@ package testservers
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,20 +37,8 @@ func (f *fakeTB) end() {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestUnreachableServerSkipsOrFails(t *testing.T) {
-	addr := closedAddr(t)
+	addr := ClosedAddr(t)
 	servers := []struct {
 		name string
 		call func(tb testing.TB, l *lockState) bool // reports whether it returned an address

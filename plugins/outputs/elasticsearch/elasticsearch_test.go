@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	coreconfig "github.com/engine-audit/engine/core/config"
+	"github.com/engine-audit/engine/internal/testservers"
 	"github.com/engine-audit/engine/sdk"
 	"github.com/engine-audit/engine/sdk/sdktest"
 )
@@ -756,7 +756,7 @@ func TestTooLargeIsHalvedAndSingleDocumentRejected(t *testing.T) {
 }
 
 func TestConnectionRefusedIsRetryable(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testservers.ClosedAddr(t)
 	o := openOutput(t, map[string]any{"urls": []string{"http://" + addr}, "timeout": 5 * time.Second})
 	err := o.Write(context.Background(), batchOf(event("a")))
 	if err == nil || sdk.IsPermanent(err) {
@@ -769,7 +769,7 @@ func TestConnectionRefusedIsRetryable(t *testing.T) {
 
 func TestDeadNodeIsSkipped(t *testing.T) {
 	f := newFake(t)
-	o := openOutput(t, map[string]any{"urls": []string{"http://" + closedAddr(t), f.URL},
+	o := openOutput(t, map[string]any{"urls": []string{"http://" + testservers.ClosedAddr(t), f.URL},
 		"template": templateBlock(map[string]any{"enabled": false})})
 	for i := range 3 {
 		if err := o.Write(context.Background(), batchOf(event(fmt.Sprint("e", i)))); err != nil {
@@ -779,17 +779,6 @@ func TestDeadNodeIsSkipped(t *testing.T) {
 	if n := len(f.bulkRequests()); n != 3 {
 		t.Errorf("the live node got %d requests, want 3", n)
 	}
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestTimeoutIsRetryable(t *testing.T) {
@@ -1000,7 +989,7 @@ func TestCheckConnection(t *testing.T) {
 		t.Errorf("not ES: %v", err)
 	}
 
-	refused := "http://" + closedAddr(t)
+	refused := "http://" + testservers.ClosedAddr(t)
 	err = check(map[string]any{"urls": []string{ok.URL, refused}})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), refused) {
 		t.Errorf("refused: %v", err)

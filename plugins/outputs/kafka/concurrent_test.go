@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/engine-audit/engine/internal/testservers"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -203,7 +204,7 @@ func TestCloseWhileWriting(t *testing.T) {
 // that fails all return a retryable error naming the cause, and the next
 // Write tries again.
 func TestBrokerRefusedConcurrently(t *testing.T) {
-	addr := closedPort(t)
+	addr := testservers.ClosedAddr(t)
 	o := startOutput(t, []string{addr}, map[string]any{"topic": "engine-test", "timeout": 2 * time.Second})
 	for round := range 2 {
 		errs := make([]error, o.WritesInFlight())

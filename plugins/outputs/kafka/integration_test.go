@@ -412,7 +412,7 @@ func TestCloseFlushesAndRefusesWrites(t *testing.T) {
 // retryably for the whole batch, naming the cause; it is not a partial or
 // permanent error.
 func TestBrokerRefused(t *testing.T) {
-	addr := closedPort(t)
+	addr := testservers.ClosedAddr(t)
 	o := startOutput(t, []string{addr}, map[string]any{"topic": "engine-test", "timeout": 2 * time.Second})
 	err := write(t, o, batchOf(testEvent(0, "a"), testEvent(1, "b")))
 	var pe *sdk.PartialError
@@ -422,18 +422,6 @@ func TestBrokerRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error %q does not name the broker and the cause", err)
 	}
-}
-
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // TestWriteReturnsWhenContextEnds: a broker that accepts the connection
@@ -521,7 +509,7 @@ func TestCheckConnection(t *testing.T) {
 		}
 	}
 
-	addr := closedPort(t)
+	addr := testservers.ClosedAddr(t)
 	err = check(map[string]any{"brokers": []string{addr}, "timeout": 2 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "connection refused") ||
 		!strings.Contains(err.Error(), "nothing listens there") {
