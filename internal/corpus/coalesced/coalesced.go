@@ -54,3 +54,16 @@ func Corpus(tb testing.TB, n int) []sdk.Event {
 	}
 	return evs[:n]
 }
+
+// FirstExec returns the corpus's first exec event (event.action
+// "executed"), a realistic event for a processor's benchmark.
+func FirstExec(tb testing.TB) sdk.Event {
+	tb.Helper()
+	for _, ev := range Corpus(tb, 0) {
+		if ev.Fields.GetString("event.action") == "executed" {
+			return ev
+		}
+	}
+	tb.Fatal("the corpus has no exec event")
+	return sdk.Event{}
+}

@@ -22,16 +22,7 @@ func BenchmarkCacheHit(b *testing.B) {
 
 	// A real exec event of the corpus as coalesce makes it (82 fields),
 	// moved into the cached container's process.
-	var template sdk.Event
-	for _, ev := range coalesced.Corpus(b, 2000) {
-		if ev.Fields.GetString("event.action") == "executed" {
-			template = ev
-			break
-		}
-	}
-	if template.Fields.Len() < 50 {
-		b.Fatalf("no realistic exec event in the corpus (%d fields)", template.Fields.Len())
-	}
+	template := coalesced.FirstExec(b)
 	template.Fields.Set("process.pid", sdk.Int(100))
 	b.Logf("%d fields", template.Fields.Len())
 	const batch = 1024
