@@ -18,9 +18,10 @@ import (
 	"fmt"
 	"go/format"
 	"log"
+	"maps"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -80,12 +81,7 @@ func generate(version string) ([]byte, error) {
 	b.WriteString("// genNewerTypes are record types newer kernels write that go-libaudit does not name.\n")
 	b.WriteString("var genNewerTypes = map[string]uint16{\n")
 	newer := audittype.Newer()
-	names := make([]string, 0, len(newer))
-	for n := range newer {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(newer)) {
 		fmt.Fprintf(&b, "%q: %d,\n", n, newer[n])
 	}
 	b.WriteString("}\n\n")
@@ -114,31 +110,17 @@ func generate(version string) ([]byte, error) {
 
 	b.WriteString("// genArches are the audit architectures go-libaudit names, by code.\n")
 	b.WriteString("var genArches = map[uint32]string{\n")
-	codes := make([]uint32, 0, len(auparse.AuditArchNames))
-	for code := range auparse.AuditArchNames {
-		codes = append(codes, uint32(code))
-	}
-	sort.Slice(codes, func(i, j int) bool { return codes[i] < codes[j] })
-	for _, c := range codes {
-		fmt.Fprintf(&b, "%#x: %q,\n", c, auparse.AuditArch(c).String())
+	for _, c := range slices.Sorted(maps.Keys(auparse.AuditArchNames)) {
+		fmt.Fprintf(&b, "%#x: %q,\n", uint32(c), c.String())
 	}
 	b.WriteString("}\n\n")
 
 	b.WriteString("// genSyscalls are go-libaudit's syscall names, by architecture name and number.\n")
 	b.WriteString("var genSyscalls = map[string]map[int]string{\n")
-	arches := make([]string, 0, len(auparse.AuditSyscalls))
-	for a := range auparse.AuditSyscalls {
-		arches = append(arches, a)
-	}
-	sort.Strings(arches)
-	for _, a := range arches {
+	for _, a := range slices.Sorted(maps.Keys(auparse.AuditSyscalls)) {
 		fmt.Fprintf(&b, "%q: {\n", a)
 		table := auparse.AuditSyscalls[a]
-		nums := make([]int, 0, len(table))
-		for n := range table {
-			nums = append(nums, n)
-		}
-		sort.Ints(nums)
+		nums := slices.Sorted(maps.Keys(table))
 		for i, n := range nums {
 			sep := " "
 			if i%4 == 3 || i == len(nums)-1 {
@@ -152,12 +134,7 @@ func generate(version string) ([]byte, error) {
 
 	b.WriteString("// genErrnos are go-libaudit's errno names, by number.\n")
 	b.WriteString("var genErrnos = map[int]string{\n")
-	errnos := make([]int, 0, len(auparse.AuditErrnoToName))
-	for n := range auparse.AuditErrnoToName {
-		errnos = append(errnos, n)
-	}
-	sort.Ints(errnos)
-	for _, n := range errnos {
+	for _, n := range slices.Sorted(maps.Keys(auparse.AuditErrnoToName)) {
 		fmt.Fprintf(&b, "%d: %q,\n", n, auparse.AuditErrnoToName[n])
 	}
 	b.WriteString("}\n\n")
