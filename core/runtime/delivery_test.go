@@ -166,6 +166,11 @@ func TestDiskBufferKeepsEventsAcrossAnOutageAndARestart(t *testing.T) {
 	if acked.Load() != 1000 {
 		t.Fatalf("acked %d of 1000 while the destination is down", acked.Load())
 	}
+	// The output runs on its own goroutine, so under load it may not have
+	// made its first attempt by the time the input is acknowledged.
+	for down.writes.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if down.writes.Load() == 0 {
 		t.Fatal("the output was never tried")
 	}
