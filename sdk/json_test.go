@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // fieldsOf builds Fields from key, value pairs, in the order given.
@@ -508,6 +509,7 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		}
 		checkEncoding(t, &e, !hasConflicts(&e.Fields))
+		checkReference(t, &e)
 	})
 }
 
@@ -548,4 +550,355 @@ func hasConflicts(f *Fields) bool {
 		}
 	}
 	return false
+}
+
+// --- reference encoder -------------------------------------------------------
+
+// The functions below are the straightforward encoder json.go replaced with a
+// faster one. They are kept as the reference the fast encoder must match
+// byte for byte (TestAppendJSONMatchesReference and FuzzAppendJSON).
+
+func refEventJSON(e *Event, dst []byte) []byte {
+	dst = append(dst, '{')
+	comma := false
+	if !e.Time.IsZero() {
+		dst = append(dst, `"@timestamp":"`...)
+		dst = appendTimeParts(dst, e.Time.Unix(), int64(e.Time.Nanosecond()))
+		dst = append(dst, '"')
+		comma = true
+	}
+	list := e.Fields.All()
+	if comma {
+		// Time is the timestamp; a "@timestamp" field must not repeat it.
+		// No dotted group can span that key, so the two sides encode apart.
+		if i, found := e.Fields.search("@timestamp"); found {
+			dst = refAppendFieldsBody(dst, list[:i], true)
+			return append(refAppendFieldsBody(dst, list[i+1:], true), '}')
+		}
+	}
+	dst = refAppendFieldsBody(dst, list, comma)
+	return append(dst, '}')
+}
+
+func refFieldsJSON(f *Fields, dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = refAppendFieldsBody(dst, f.All(), false)
+	return append(dst, '}')
+}
+
+// refAppendFieldsBody writes sorted fields as object members, nesting dotted
+// keys. Because fields are sorted, all keys under one prefix are adjacent, so
+// one pass with a stack of open objects suffices.
+func refAppendFieldsBody(dst []byte, list []Field, comma bool) []byte {
+	var ends [32]int // ends[i]: end offset in path of the i-th open segment
+	depth := 0
+	path := "" // the key that opened the innermost object; path[:ends[depth-1]] is its prefix
+	for i := range list {
+		key := list[i].Key
+		// How many open objects does this key share? Each level compares
+		// only its own segment: the levels above it already matched.
+		d := 0
+		for d < depth {
+			end := ends[d]
+			start := 0
+			if d > 0 {
+				start = ends[d-1]
+			}
+			if len(key) > end && key[end] == '.' && key[start:end] == path[start:end] {
+				d++
+				continue
+			}
+			break
+		}
+		for depth > d {
+			dst = append(dst, '}')
+			depth--
+			comma = true
+		}
+		// Open the remaining intermediate segments.
+		start := 0
+		if d > 0 {
+			start = ends[d-1] + 1
+		}
+		for {
+			dot := refIndexDot(key, start)
+			if dot < 0 || depth == len(ends) {
+				break
+			}
+			if comma {
+				dst = append(dst, ',')
+			}
+			dst = refAppendString(dst, key[start:dot])
+			dst = append(dst, ':', '{')
+			ends[depth] = dot
+			depth++
+			path = key
+			comma = false
+			start = dot + 1
+		}
+		if comma {
+			dst = append(dst, ',')
+		}
+		dst = refAppendString(dst, key[start:])
+		dst = append(dst, ':')
+		dst = refAppendValueJSON(dst, list[i].Value)
+		comma = true
+	}
+	for ; depth > 0; depth-- {
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func refIndexDot(s string, from int) int {
+	for i := from; i < len(s); i++ {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+func refAppendValueJSON(dst []byte, v Value) []byte {
+	switch v.kind {
+	case KindString:
+		return refAppendString(dst, v.str)
+	case KindInt:
+		return strconv.AppendInt(dst, int64(v.num), 10)
+	case KindFloat:
+		f := math.Float64frombits(v.num)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case KindBool:
+		if v.num != 0 {
+			return append(dst, "true"...)
+		}
+		return append(dst, "false"...)
+	case KindTime:
+		dst = append(dst, '"')
+		dst = appendTime(dst, int64(v.num))
+		return append(dst, '"')
+	case KindStrings:
+		dst = append(dst, '[')
+		for i, s := range v.StringList() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = refAppendString(dst, s)
+		}
+		return append(dst, ']')
+	case KindObjects:
+		dst = append(dst, '[')
+		objs := v.ObjectList()
+		for i := range objs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = refFieldsJSON(&objs[i], dst)
+		}
+		return append(dst, ']')
+	case KindRaw:
+		if raw := v.Raw(); len(raw) > 0 {
+			return append(dst, raw...)
+		}
+	}
+	return append(dst, "null"...)
+}
+
+const refHexDigits = "0123456789abcdef"
+
+// refNeedsEscape marks the ASCII bytes that JSON strings cannot hold as is.
+var refNeedsEscape = func() (t [256]bool) {
+	for i := 0; i < 0x20; i++ {
+		t[i] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	for i := 0x80; i < 0x100; i++ {
+		t[i] = true // not escaped, but must be checked for valid UTF-8
+	}
+	return t
+}()
+
+// refAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
+// the output is always valid JSON.
+func refAppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	i := 0
+	// Skip eight plain ASCII bytes at a time: no control character, quote,
+	// backslash or byte >= 0x80 among them.
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if refHasSpecialByte(x) {
+			break
+		}
+	}
+	for i < len(s) {
+		c := s[i]
+		if !refNeedsEscape[c] {
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', refHexDigits[c>>4], refHexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const (
+	refLSB = 0x0101010101010101
+	refMSB = 0x8080808080808080
+)
+
+// refHasSpecialByte reports whether any byte of x is below 0x20, a quote, a
+// backslash or has its high bit set.
+func refHasSpecialByte(x uint64) bool {
+	low := (x - refLSB*0x20) &^ x // bytes < 0x20 (or >= 0x80) set their high bit
+	quote := x ^ (refLSB * '"')   // zero bytes where x has '"'
+	slash := x ^ (refLSB * '\\')  // zero bytes where x has '\\'
+	q := (quote - refLSB) &^ quote
+	b := (slash - refLSB) &^ slash
+	return (low|q|b|x)&refMSB != 0
+}
+
+// genDiffString returns a string of up to 40 bytes, mostly plain ASCII, with
+// bytes that need escaping or UTF-8 checking at random positions, so that
+// every offset of the word-at-a-time loops meets them.
+func genDiffString(r *rand.Rand) string {
+	specials := []string{"\"", "\\", "\x00", "\x1f", "\n", "\r", "\t", "\x7f", "\x80", "\xff", "é", "✓", "𝄞", "\xe2\x82", "\xed\xa0\x80", "."}
+	n := r.IntN(41)
+	b := make([]byte, 0, n+4)
+	for len(b) < n {
+		if r.IntN(12) == 0 {
+			b = append(b, specials[r.IntN(len(specials))]...)
+		} else {
+			b = append(b, byte(' '+r.IntN(95)))
+		}
+	}
+	return string(b)
+}
+
+// genDiffFields builds fields whose keys share prefixes of all lengths (from
+// a small set of segments, a few of them random strings) and whose values
+// cover every kind, with integers of every magnitude.
+func genDiffFields(r *rand.Rand, depth int) Fields {
+	segs := []string{"a", "ab", "b", "", "auditd", "summary", "actor", "primary", "process", "parent", "pid", "x_y-z", "user", "effective"}
+	for range 3 {
+		segs = append(segs, genDiffString(r))
+	}
+	var f Fields
+	for range r.IntN(40) {
+		var parts []string
+		n := 1 + r.IntN(5)
+		if r.IntN(50) == 0 {
+			n = 30 + r.IntN(6) // around the encoder's limit of open objects
+		}
+		for range n {
+			parts = append(parts, segs[r.IntN(len(segs))])
+		}
+		key := strings.Join(parts, ".")
+		if r.IntN(30) == 0 {
+			key = "@timestamp"
+		}
+		f.Append(key, genDiffValue(r, depth))
+	}
+	return f
+}
+
+func genDiffValue(r *rand.Rand, depth int) Value {
+	switch r.IntN(11) {
+	case 0:
+		return Value{}
+	case 1, 2, 3:
+		return String(genDiffString(r))
+	case 4:
+		ints := []int64{0, 1, -1, 9, 10, 99, 100, -100, 1e9, math.MaxInt64, math.MinInt64}
+		if r.IntN(2) == 0 {
+			return Int(ints[r.IntN(len(ints))])
+		}
+		return Int(int64(r.Uint64()) >> r.IntN(64))
+	case 5:
+		return Float(math.Float64frombits(r.Uint64()))
+	case 6:
+		return Bool(r.IntN(2) == 0)
+	case 7:
+		return Time(time.Unix(0, int64(r.Uint64())))
+	case 8:
+		l := make([]string, r.IntN(4))
+		for i := range l {
+			l[i] = genDiffString(r)
+		}
+		return Strings(l)
+	case 9:
+		if depth < 2 {
+			o := make([]Fields, r.IntN(3))
+			for i := range o {
+				o[i] = genDiffFields(r, depth+1)
+			}
+			return Objects(o)
+		}
+		return RawJSON(nil)
+	}
+	return RawJSON([]byte(`{"k":[1,"a"]}`))
+}
+
+// checkReference fails t unless the encoder writes e exactly as the
+// reference encoder does, both as an event and as bare fields.
+func checkReference(t *testing.T, e *Event) {
+	t.Helper()
+	prefix := []byte("prefix ")
+	if got, want := e.AppendJSON(prefix), refEventJSON(e, prefix); !bytes.Equal(got, want) {
+		t.Fatalf("event encodings differ\nfields: %s\ngot:  %s\nwant: %s", describe(&e.Fields), got, want)
+	}
+	if got, want := e.Fields.AppendJSON(nil), refFieldsJSON(&e.Fields, nil); !bytes.Equal(got, want) {
+		t.Fatalf("fields encodings differ\nfields: %s\ngot:  %s\nwant: %s", describe(&e.Fields), got, want)
+	}
+}
+
+func TestAppendJSONMatchesReference(t *testing.T) {
+	e := auditEvent()
+	checkReference(t, &e)
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 20_000 {
+		e := Event{Fields: genDiffFields(r, 0)}
+		if r.IntN(2) == 0 {
+			e.Time = time.Unix(0, int64(r.Uint64()))
+		}
+		checkReference(t, &e)
+	}
+	r = rand.New(rand.NewPCG(13, 17))
+	for range 5_000 {
+		e := Event{Fields: genFields(r, 0, false)}
+		checkReference(t, &e)
+	}
 }
