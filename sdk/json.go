@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -40,68 +41,98 @@ func (f *Fields) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
+// maxOpen is how many objects dotted keys may open; deeper segments stay
+// in the member name ("a.b...") so that the output remains valid JSON.
+const maxOpen = 32
+
 // appendFieldsBody writes sorted fields as object members, nesting dotted
 // keys. Because fields are sorted, all keys under one prefix are adjacent, so
 // one pass with a stack of open objects suffices.
 func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
-	var ends [32]int // ends[i]: end offset in path of the i-th open segment
+	var ends [maxOpen]int // ends[i]: offset of the dot closing the i-th open segment of prev
 	depth := 0
-	path := "" // the key that opened the innermost object; path[:ends[depth-1]] is its prefix
+	prev := "" // the previous key; its first depth segments are open objects
 	for i := range list {
-		key := list[i].Key
-		// How many open objects does this key share? Each level compares
-		// only its own segment: the levels above it already matched.
+		fd := &list[i]
+		key := fd.Key
+		// The open objects this key shares are those whose closing dot
+		// lies within the prefix it has in common with the previous key.
 		d := 0
-		for d < depth {
-			end := ends[d]
-			start := 0
-			if d > 0 {
-				start = ends[d-1]
-			}
-			if len(key) > end && key[end] == '.' && key[start:end] == path[start:end] {
+		if depth > 0 {
+			n := commonPrefix(key, prev)
+			for d < depth && ends[d] < n {
 				d++
-				continue
 			}
-			break
+			for depth > d {
+				dst = append(dst, '}')
+				depth--
+				comma = true
+			}
 		}
-		for depth > d {
-			dst = append(dst, '}')
-			depth--
-			comma = true
-		}
-		// Open the remaining intermediate segments.
 		start := 0
 		if d > 0 {
 			start = ends[d-1] + 1
 		}
-		for {
+		// Most keys need no escaping: check the unwritten part once, and
+		// copy its segments as they are.
+		plain := isPlain(key[start:])
+		for depth < maxOpen {
 			dot := indexDot(key, start)
-			if dot < 0 || depth == len(ends) {
+			if dot < 0 {
 				break
 			}
 			if comma {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, key[start:dot])
-			dst = append(dst, ':', '{')
+			dst = appendName(dst, key[start:dot], plain)
+			dst = append(dst, '{')
 			ends[depth] = dot
 			depth++
-			path = key
 			comma = false
 			start = dot + 1
 		}
 		if comma {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, key[start:])
-		dst = append(dst, ':')
-		dst = appendValueJSON(dst, list[i].Value)
+		dst = appendName(dst, key[start:], plain)
+		if v := &fd.Value; v.kind == KindString {
+			dst = appendString(dst, v.str)
+		} else {
+			dst = appendValue(dst, v)
+		}
 		comma = true
+		prev = key
 	}
 	for ; depth > 0; depth-- {
 		dst = append(dst, '}')
 	}
 	return dst
+}
+
+// appendName appends a member name and its colon; plain says that name
+// needs no escaping.
+func appendName(dst []byte, name string, plain bool) []byte {
+	if !plain {
+		return append(appendEscaped(dst, name), ':')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	return append(dst, '"', ':')
+}
+
+// commonPrefix returns the length of the longest common prefix of a and b.
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := load64(a, i) ^ load64(b, i); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 func indexDot(s string, from int) int {
@@ -113,7 +144,11 @@ func indexDot(s string, from int) int {
 	return -1
 }
 
-func appendValueJSON(dst []byte, v Value) []byte {
+func appendValueJSON(dst []byte, v Value) []byte { return appendValue(dst, &v) }
+
+// appendValue appends v as JSON; it takes a pointer because Value is too big
+// to copy for every field.
+func appendValue(dst []byte, v *Value) []byte {
 	switch v.kind {
 	case KindString:
 		return appendString(dst, v.str)
@@ -179,15 +214,59 @@ var needsEscape = func() (t [256]bool) {
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
 // the output is always valid JSON.
 func appendString(dst []byte, s string) []byte {
+	if !isPlain(s) {
+		return appendEscaped(dst, s)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// isPlain reports whether s is printable ASCII without quote or backslash,
+// which a JSON string holds as is. It looks at eight bytes at a time; a
+// short string is checked as one word made of overlapping loads.
+func isPlain(s string) bool {
+	n := len(s)
+	var x uint64
+	switch {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if hasSpecialByte(load64(s, i)) {
+				return false
+			}
+		}
+		x = load64(s, n-8)
+	case n >= 4:
+		x = uint64(load32(s, 0)) | uint64(load32(s, n-4))<<32
+	case n > 0:
+		x = uint64(s[0]) | uint64(s[n/2])<<8 | uint64(s[n-1])<<16 | 0x2020202020<<24
+	default:
+		return true
+	}
+	return !hasSpecialByte(x)
+}
+
+// load64 returns the eight bytes of s at i as a little-endian word.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// load32 returns the four bytes of s at i as a little-endian word.
+func load32(s string, i int) uint32 {
+	s = s[i : i+4]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// appendEscaped appends s as a JSON string, escaping what needs it.
+func appendEscaped(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	i := 0
-	// Skip eight plain ASCII bytes at a time: no control character, quote,
-	// backslash or byte >= 0x80 among them.
+	// Skip eight plain ASCII bytes at a time.
 	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if hasSpecialByte(x) {
+		if hasSpecialByte(load64(s, i)) {
 			break
 		}
 	}
