@@ -135,13 +135,36 @@ func commonPrefix(a, b string) int {
 	return i
 }
 
+// indexDot returns the offset of the first '.' in s at or after from, or -1.
+// It looks at eight bytes at a time: keys hold few dots, far apart.
 func indexDot(s string, from int) int {
-	for i := from; i < len(s); i++ {
+	i := from
+	for ; i+8 <= len(s); i += 8 {
+		if m := dotBytes(load64(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	if j := len(s) - 8; j >= 0 && i < len(s) {
+		// The rest is shorter than a word: load the last word and shift
+		// the bytes already looked at out of it (zeros come in, not dots).
+		if m := dotBytes(load64(s, j) >> (8 * (i - j))); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		return -1
+	}
+	for ; i < len(s); i++ {
 		if s[i] == '.' {
 			return i
 		}
 	}
 	return -1
+}
+
+// dotBytes sets the high bit of the first byte of x that is a '.' (and maybe
+// of later bytes too), and of no byte before it.
+func dotBytes(x uint64) uint64 {
+	t := x ^ lsb*'.'
+	return (t - lsb) &^ t & msb
 }
 
 func appendValueJSON(dst []byte, v Value) []byte { return appendValue(dst, &v) }
@@ -314,14 +337,13 @@ const (
 )
 
 // hasSpecialByte reports whether any byte of x is below 0x20, a quote, a
-// backslash or has its high bit set.
+// backslash or has its high bit set. Each term sets the high bit of the
+// bytes it looks for; a borrow can only flag bytes above one already found.
 func hasSpecialByte(x uint64) bool {
-	low := (x - lsb*0x20) &^ x // bytes < 0x20 (or >= 0x80) set their high bit
-	quote := x ^ (lsb * '"')   // zero bytes where x has '"'
-	slash := x ^ (lsb * '\\')  // zero bytes where x has '\\'
-	q := (quote - lsb) &^ quote
-	b := (slash - lsb) &^ slash
-	return (low|q|b|x)&msb != 0
+	low := x - lsb*0x20                 // bytes < 0x20
+	quote := (x ^ lsb*'"') - lsb        // bytes == '"'
+	slash := (x ^ lsb*'\\') - lsb       // bytes == '\\'
+	return (low|quote|slash|x)&msb != 0 // or >= 0x80, which also covers any false positive from the terms above
 }
 
 // appendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,
