@@ -75,12 +75,11 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 		}
 		// Most keys need no escaping: check the unwritten part once, and
 		// copy its segments as they are.
-		plain := isPlain(key[start:])
-		for depth < maxOpen {
-			dot := indexDot(key, start)
-			if dot < 0 {
-				break
-			}
+		plain, dot := scanName(key[start:])
+		if dot >= 0 {
+			dot += start
+		}
+		for dot >= 0 && depth < maxOpen {
 			if comma {
 				dst = append(dst, ',')
 			}
@@ -90,6 +89,7 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 			depth++
 			comma = false
 			start = dot + 1
+			dot = indexDot(key, start)
 		}
 		if comma {
 			dst = append(dst, ',')
@@ -107,6 +107,56 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 		dst = append(dst, '}')
 	}
 	return dst
+}
+
+// scanName reports whether s needs no escaping (see isPlain) and where its
+// first '.' is (-1 if none), in one pass of word-at-a-time loads.
+func scanName(s string) (plain bool, dot int) {
+	n := len(s)
+	switch {
+	case n >= 8:
+		var special uint64
+		dot = -1
+		i := 0
+		for ; i+8 <= n; i += 8 {
+			x := load64(s, i)
+			special |= specialBytes(x)
+			if m := dotBytes(x); m != 0 && dot < 0 {
+				dot = i + bits.TrailingZeros64(m)/8
+			}
+		}
+		if i < n {
+			// The last bytes: load the last word, which overlaps bytes
+			// already seen; shift those out before looking for a dot.
+			x := load64(s, n-8)
+			special |= specialBytes(x)
+			if m := dotBytes(x >> (8 * (i - (n - 8)))); m != 0 && dot < 0 {
+				dot = i + bits.TrailingZeros64(m)/8
+			}
+		}
+		return special == 0, dot
+	case n >= 4:
+		// Two overlapping loads: bytes 0-3 and n-4 to n-1.
+		x := uint64(load32(s, 0)) | uint64(load32(s, n-4))<<32
+		dot = -1
+		if m := dotBytes(x); m != 0 {
+			if k := bits.TrailingZeros64(m) / 8; k < 4 {
+				dot = k
+			} else {
+				dot = n - 8 + k
+			}
+		}
+		return specialBytes(x) == 0, dot
+	case n > 0:
+		// Bytes 0, n/2 and n-1 cover a string of up to three bytes.
+		x := uint64(s[0]) | uint64(s[n/2])<<8 | uint64(s[n-1])<<16 | 0x2020202020<<24
+		dot = -1
+		if m := dotBytes(x); m != 0 {
+			dot = [3]int{0, n / 2, n - 1}[bits.TrailingZeros64(m)/8]
+		}
+		return specialBytes(x) == 0, dot
+	}
+	return true, -1
 }
 
 // appendName appends a member name and its colon; plain says that name
@@ -337,13 +387,18 @@ const (
 )
 
 // hasSpecialByte reports whether any byte of x is below 0x20, a quote, a
-// backslash or has its high bit set. Each term sets the high bit of the
-// bytes it looks for; a borrow can only flag bytes above one already found.
-func hasSpecialByte(x uint64) bool {
-	low := x - lsb*0x20                 // bytes < 0x20
-	quote := (x ^ lsb*'"') - lsb        // bytes == '"'
-	slash := (x ^ lsb*'\\') - lsb       // bytes == '\\'
-	return (low|quote|slash|x)&msb != 0 // or >= 0x80, which also covers any false positive from the terms above
+// backslash or has its high bit set.
+func hasSpecialByte(x uint64) bool { return specialBytes(x) != 0 }
+
+// specialBytes sets the high bit of the bytes of x that are below 0x20, a
+// quote, a backslash or have their high bit set; it is zero only when there
+// are none. Each term flags the bytes it looks for; a borrow can only flag
+// bytes above one already found, and the high-bit term covers the others.
+func specialBytes(x uint64) uint64 {
+	low := x - lsb*0x20           // bytes < 0x20
+	quote := (x ^ lsb*'"') - lsb  // bytes == '"'
+	slash := (x ^ lsb*'\\') - lsb // bytes == '\\'
+	return (low | quote | slash | x) & msb
 }
 
 // appendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,
