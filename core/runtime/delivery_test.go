@@ -159,7 +159,7 @@ func TestDiskBufferKeepsEventsAcrossAnOutageAndARestart(t *testing.T) {
 	p.Start()
 	// The destination is down, yet the input's events are all acknowledged:
 	// they are safe on disk.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for acked.Load() < 1000 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -181,7 +181,8 @@ func TestDiskBufferKeepsEventsAcrossAnOutageAndARestart(t *testing.T) {
 	if err := p.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	// (Had it waited, it would have run into its 20s deadline.)
+	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("Stop took %v with a disk buffer and the destination down", d)
 	}
 
@@ -215,9 +216,12 @@ func TestDropNewestBufferReportsLossDownstream(t *testing.T) {
 	h.specs[1].Buffer = buffer.Config{Type: buffer.TypeMemory, MaxBatches: 2, WhenFull: buffer.WhenFullDropNewest}
 	p := h.build(t)
 	p.Start()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for emitted.Load() < 100 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
+	}
+	if emitted.Load() < 100 {
+		t.Fatalf("the input emitted %d of 100 events", emitted.Load())
 	}
 	close(sink.block)
 	waitDone(t, p)
@@ -260,9 +264,12 @@ func TestOutputWritesMergeQueuedBatches(t *testing.T) {
 	h.specs[1].Batch.MaxEvents = 40
 	p := h.build(t)
 	p.Start()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for emitted.Load() < 100 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
+	}
+	if emitted.Load() < 100 {
+		t.Fatalf("the input emitted %d of 100 events", emitted.Load())
 	}
 	close(sink.block) // the first write held one batch; the rest queued up
 	waitDone(t, p)

@@ -173,7 +173,7 @@ func waitDone(t *testing.T, p *Pipeline) {
 	t.Helper()
 	select {
 	case <-p.Done():
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("pipeline did not finish")
 	}
 	if err := p.Stop(context.Background()); err != nil {
@@ -254,7 +254,7 @@ func TestFanOutAcksOnlyAfterEveryConsumer(t *testing.T) {
 	p := h.build(t)
 	p.Start()
 
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for fast.count() < 8 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -265,7 +265,7 @@ func TestFanOutAcksOnlyAfterEveryConsumer(t *testing.T) {
 		t.Fatalf("%d events acked while the slow output has written nothing", acked.Load())
 	}
 	close(slow.block)
-	for acked.Load() < 20 && time.Now().Before(deadline.Add(5*time.Second)) {
+	for acked.Load() < 20 && time.Now().Before(deadline.Add(30*time.Second)) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if err := p.Stop(context.Background()); err != nil {
@@ -373,9 +373,12 @@ func TestDrainFlushesHeldEventsOnStop(t *testing.T) {
 	h.add(sdk.KindOutput, "sink", sink, pr)
 	p := h.build(t)
 	p.Start()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for emitted.Load() < 20 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
+	}
+	if emitted.Load() < 20 {
+		t.Fatalf("the input emitted %d of 20 events", emitted.Load())
 	}
 	time.Sleep(20 * time.Millisecond)
 	if sink.count() != 0 || acked.Load() != 0 {
@@ -499,7 +502,7 @@ func TestInputErrorIsRestarted(t *testing.T) {
 	p.Start()
 	select {
 	case <-p.Done():
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("input was not restarted")
 	}
 	_ = p.Stop(context.Background())
@@ -547,7 +550,7 @@ func TestPermanentInputFailureFailsThePipeline(t *testing.T) {
 	p.Start()
 	select {
 	case <-p.Failed():
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("a permanent input error did not fail the pipeline")
 	}
 	if err := p.Err(); err == nil || !strings.Contains(err.Error(), "input.test.owned") || !strings.Contains(err.Error(), "held by auditd") {
