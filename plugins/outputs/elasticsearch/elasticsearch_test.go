@@ -542,12 +542,22 @@ func TestConcurrentRequestsCoverTheBatchOnce(t *testing.T) {
 	f := newFake(t)
 	var mu sync.Mutex
 	inFlight, most := 0, 0
+	both, bothOnce := make(chan struct{}), sync.Once{}
 	f.bulk = func(lines []bulkLine) (int, string) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
+		if inFlight == 2 {
+			bothOnce.Do(func() { close(both) })
+		}
 		mu.Unlock()
-		time.Sleep(20 * time.Millisecond) // let the other request arrive
+		// Hold the request until the other one arrives, however slow the
+		// machine: a client that sends one request at a time leaves this
+		// wait to time out, and most at 1.
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+		}
 		mu.Lock()
 		inFlight--
 		mu.Unlock()
