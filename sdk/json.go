@@ -59,8 +59,23 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 		// lies within the prefix it has in common with the previous key.
 		d := 0
 		if depth > 0 {
-			n := commonPrefix(key, prev)
-			for d < depth && ends[d] < n {
+			// The common prefix's length, eight bytes at a time.
+			n := min(len(key), len(prev))
+			c := 0
+			for {
+				if c+8 > n {
+					for c < n && key[c] == prev[c] {
+						c++
+					}
+					break
+				}
+				if x := load64(key, c) ^ load64(prev, c); x != 0 {
+					c += bits.TrailingZeros64(x) / 8
+					break
+				}
+				c += 8
+			}
+			for d < depth && ends[d] < c {
 				d++
 			}
 			for depth > d {
@@ -94,9 +109,21 @@ func appendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 		if comma {
 			dst = append(dst, ',')
 		}
-		dst = appendName(dst, key[start:], plain)
+		if plain {
+			dst = append(dst, '"')
+			dst = append(dst, key[start:]...)
+			dst = append(dst, '"', ':')
+		} else {
+			dst = appendName(dst, key[start:], false)
+		}
 		if v := &fd.Value; v.kind == KindString {
-			dst = appendString(dst, v.str)
+			if isPlain(v.str) {
+				dst = append(dst, '"')
+				dst = append(dst, v.str...)
+				dst = append(dst, '"')
+			} else {
+				dst = appendEscaped(dst, v.str)
+			}
 		} else {
 			dst = appendValue(dst, v)
 		}
@@ -168,21 +195,6 @@ func appendName(dst []byte, name string, plain bool) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	return append(dst, '"', ':')
-}
-
-// commonPrefix returns the length of the longest common prefix of a and b.
-func commonPrefix(a, b string) int {
-	n := min(len(a), len(b))
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		if x := load64(a, i) ^ load64(b, i); x != 0 {
-			return i + bits.TrailingZeros64(x)/8
-		}
-	}
-	for i < n && a[i] == b[i] {
-		i++
-	}
-	return i
 }
 
 // indexDot returns the offset of the first '.' in s at or after from, or -1.
