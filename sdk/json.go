@@ -439,37 +439,64 @@ func appendTimeParts(dst []byte, secs, frac int64) []byte {
 	if y < 0 || y > 9999 {
 		y = 0
 	}
-	dst = appendDigits(dst, int(y), 4)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, m, 2)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, d, 2)
-	dst = append(dst, 'T')
-	dst = appendDigits(dst, int(rem/3600), 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, int(rem/60%60), 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, int(rem%60), 2)
-	dst = append(dst, '.')
+	// Laid out in place and appended at once: "2006-01-02T15:04:05." and
+	// three, six or nine digits of fraction, then "Z".
+	var b [30]byte
+	putDigitPair(b[0:], int(y/100))
+	putDigitPair(b[2:], int(y%100))
+	b[4] = '-'
+	putDigitPair(b[5:], m)
+	b[7] = '-'
+	putDigitPair(b[8:], d)
+	b[10] = 'T'
+	putDigitPair(b[11:], int(rem/3600))
+	b[13] = ':'
+	putDigitPair(b[14:], int(rem/60%60))
+	b[16] = ':'
+	putDigitPair(b[17:], int(rem%60))
+	b[19] = '.'
+	f := int(frac)
+	var n int
 	switch {
-	case frac%1e6 == 0:
-		dst = appendDigits(dst, int(frac/1e6), 3)
-	case frac%1e3 == 0:
-		dst = appendDigits(dst, int(frac/1e3), 6)
+	case f%1e6 == 0:
+		f /= 1e6
+		b[20] = byte('0' + f/100)
+		putDigitPair(b[21:], f%100)
+		n = 23
+	case f%1e3 == 0:
+		f /= 1e3
+		putDigitPair(b[20:], f/1e4)
+		putDigitPair(b[22:], f/100%100)
+		putDigitPair(b[24:], f%100)
+		n = 26
 	default:
-		dst = appendDigits(dst, int(frac), 9)
+		b[20] = byte('0' + f/1e8)
+		putDigitPair(b[21:], f/1e6%100)
+		putDigitPair(b[23:], f/1e4%100)
+		putDigitPair(b[25:], f/100%100)
+		putDigitPair(b[27:], f%100)
+		n = 29
 	}
-	return append(dst, 'Z')
+	b[n] = 'Z'
+	return append(dst, b[:n+1]...)
 }
 
-func appendDigits(dst []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(dst, buf[:width]...)
+// putDigitPair writes v (0 to 99) as two decimal digits at b[0:2].
+func putDigitPair(b []byte, v int) {
+	b[1] = digitPairs[2*v+1]
+	b[0] = digitPairs[2*v]
 }
+
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // civilFromDays converts days since 1970-01-01 to a proleptic Gregorian date
 // (Howard Hinnant's algorithm).
