@@ -25,9 +25,16 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	if comma {
 		// Time is the timestamp; a "@timestamp" field must not repeat it.
 		// No dotted group can span that key, so the two sides encode apart.
-		if i, found := e.Fields.search("@timestamp"); found {
-			dst = appendFieldsBody(dst, list[:i], true)
-			return append(appendFieldsBody(dst, list[i+1:], true), '}')
+		// Few keys sort before it (it is usually found to be absent at
+		// the first key), so a linear scan beats a binary search.
+		for i := range list {
+			if k := list[i].Key; k >= "@timestamp" {
+				if k == "@timestamp" {
+					dst = appendFieldsBody(dst, list[:i], true)
+					return append(appendFieldsBody(dst, list[i+1:], true), '}')
+				}
+				break
+			}
 		}
 	}
 	dst = appendFieldsBody(dst, list, comma)
