@@ -44,8 +44,9 @@ func defaultLockPath() string {
 type Session struct {
 	// Client is a control connection to the kernel, closed when the test
 	// ends (which releases the audit PID if the test set it with this
-	// client).
-	Client *libaudit.AuditClient
+	// client). It throws away answers left on its socket by requests that
+	// gave up waiting (see rules.SteadyClient).
+	Client *rules.SteadyClient
 	// Found is the state the test started from, which is put back.
 	Found *rules.State
 }
@@ -60,7 +61,7 @@ func Lock(t testing.TB) *Session {
 	if os.Geteuid() != 0 {
 		t.Skipf("kernel audit test skipped: it needs root (running as uid %d)", os.Geteuid())
 	}
-	client, err := libaudit.NewAuditClient(nil)
+	client, err := rules.NewSteadyClient()
 	if err != nil {
 		t.Skipf("kernel audit test skipped: kernel audit is not available: %v", err)
 	}
@@ -122,7 +123,7 @@ func Lock(t testing.TB) *Session {
 	return &Session{Client: client, Found: found}
 }
 
-func restore(c *libaudit.AuditClient, found *rules.State) error {
+func restore(c *rules.SteadyClient, found *rules.State) error {
 	var errs []error
 	if found.Status.PID == 0 {
 		st, err := c.GetStatus()
@@ -130,7 +131,7 @@ func restore(c *libaudit.AuditClient, found *rules.State) error {
 			return err
 		}
 		if st.PID != 0 {
-			if err := ReleasePID(c); err != nil {
+			if err := ReleasePID(c.AuditClient); err != nil {
 				errs = append(errs, fmt.Errorf("the test left the audit PID set to %s and it cannot be released: %w", describePID(int(st.PID)), err))
 			}
 		}
@@ -191,7 +192,9 @@ func acquire(t testing.TB) (*os.File, error) {
 
 // PIDHolder returns the process the kernel sends audit records to (the
 // audit PID), 0 if none, and its command name when it can be read.
-func PIDHolder(c *libaudit.AuditClient) (pid int, comm string, err error) {
+func PIDHolder(c interface {
+	GetStatus() (*libaudit.AuditStatus, error)
+}) (pid int, comm string, err error) {
 	st, err := c.GetStatus()
 	if err != nil {
 		return 0, "", err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/engine-audit/engine/internal/audittype"
 	"github.com/engine-audit/engine/internal/lossevent"
+	"github.com/engine-audit/engine/plugins/inputs/audit/rules"
 	"github.com/engine-audit/engine/sdk"
 )
 
@@ -38,11 +39,11 @@ type Input struct {
 	metrics inputMetrics
 
 	// set up by Run
-	ctl      *libaudit.AuditClient // control requests (status, rules); never the audit PID
-	sock     *socket               // records arrive here
-	restore  func() error          // puts back what was found, when restore_on_exit
-	expected []string              // the rules engine loaded, as the kernel lists them
-	loaded   int                   // configured rules the kernel took
+	ctl      *rules.SteadyClient // control requests (status, rules); never the audit PID
+	sock     *socket             // records arrive here
+	restore  func() error        // puts back what was found, when restore_on_exit
+	expected []string            // the rules engine loaded, as the kernel lists them
+	loaded   int                 // configured rules the kernel took
 	tookPID  bool
 
 	// owned by the reading loop
@@ -111,7 +112,7 @@ func (in *Input) Run(ctx context.Context, out sdk.Emitter) (err error) {
 // (unicast), or joins the multicast group.
 func (in *Input) setUp() error {
 	var err error
-	in.ctl, err = libaudit.NewAuditClient(nil)
+	in.ctl, err = rules.NewSteadyClient()
 	if err != nil {
 		return sdk.Permanent(fmt.Errorf("audit: %w (run engine as root, or with CAP_AUDIT_CONTROL and CAP_AUDIT_READ)", err))
 	}

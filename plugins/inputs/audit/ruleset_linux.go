@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
-
 	"github.com/engine-audit/engine/plugins/inputs/audit/rules"
 )
 
@@ -19,7 +17,7 @@ const foundStateKey = "found_state"
 // snapshot saves the kernel's rules and status (or takes over the ones a
 // run that did not stop cleanly saved) and returns the function that puts
 // them back.
-func (in *Input) snapshot(c *libaudit.AuditClient) (func() error, error) {
+func (in *Input) snapshot(c rules.Client) (func() error, error) {
 	var found *rules.State
 	if in.env.State != nil {
 		if data, err := in.env.State.Get(foundStateKey); err == nil && data != nil {
@@ -153,7 +151,7 @@ func (in *Input) statusLines(explicit bool) []string {
 func (in *Input) reassert() error { return in.applyConfig() }
 
 // canonicalRules lists the kernel's rules in a stable text form.
-func canonicalRules(c *libaudit.AuditClient) ([]string, error) {
+func canonicalRules(c interface{ GetRules() ([][]byte, error) }) ([]string, error) {
 	rs, err := c.GetRules()
 	if err != nil {
 		return nil, err
