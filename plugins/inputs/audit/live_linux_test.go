@@ -38,6 +38,38 @@ type live struct {
 	cancel context.CancelFunc
 	done   chan error
 	gate   *gate // when set, the pipeline blocks while the gate is closed
+	stats  *counters
+}
+
+// counters records the input's counters (by name and label values), so that
+// a test can wait for the input to have done something it cannot see
+// through a gated pipeline.
+type counters struct {
+	mu sync.Mutex
+	v  map[string]float64
+}
+
+type counter struct {
+	c   *counters
+	key string
+}
+
+func (c counter) Add(d float64) { c.c.mu.Lock(); c.c.v[c.key] += d; c.c.mu.Unlock() }
+func (c counter) Set(v float64) { c.c.mu.Lock(); c.c.v[c.key] = v; c.c.mu.Unlock() }
+
+func (c *counters) Counter(name, _ string, labels ...string) sdk.Counter {
+	return counter{c, strings.Join(append([]string{name}, labels...), ",")}
+}
+
+func (c *counters) Gauge(name, _ string, labels ...string) sdk.Gauge {
+	return counter{c, strings.Join(append([]string{name}, labels...), ",")}
+}
+
+// get returns a counter's value; labels are given as label, value pairs.
+func (c *counters) get(name string, labels ...string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.v[strings.Join(append([]string{name}, labels...), ",")]
 }
 
 // gate blocks emits while closed, to simulate a pipeline that cannot keep up.
@@ -67,6 +99,8 @@ func startLive(t *testing.T, values map[string]any, g *gate) *live {
 	p := sdk.Lookup(sdk.KindInput, "audit")
 	env := sdktest.Env("input.audit.test", sdktest.NewMemState())
 	env.Batch = sdk.BatchPolicy{MaxEvents: 256, MaxAge: 50 * time.Millisecond}
+	stats := &counters{v: map[string]float64{}}
+	env.Metrics = stats
 	if n, ok := values["batch_max_events"].(int); ok {
 		env.Batch.MaxEvents = n
 		delete(values, "batch_max_events")
@@ -75,7 +109,7 @@ func startLive(t *testing.T, values map[string]any, g *gate) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &live{in: comp.(*Input), events: sdktest.NewCollector(), done: make(chan error, 1), gate: g}
+	l := &live{in: comp.(*Input), events: sdktest.NewCollector(), done: make(chan error, 1), gate: g, stats: stats}
 	co := coalesce.New(coalesce.Options{Timeout: 200 * time.Millisecond})
 	var mu sync.Mutex
 	out := sdk.EmitterFunc(func(ctx context.Context, b *sdk.Batch) error {
@@ -102,7 +136,7 @@ func startLive(t *testing.T, values map[string]any, g *gate) *live {
 // lists the input's rules, for tests whose pipeline is gated shut.
 func waitArmed(t *testing.T, s *audittest.Session) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pid, _, perr := audittest.PIDHolder(s.Client)
 		rules, rerr := s.Client.GetRules()
@@ -110,7 +144,7 @@ func waitArmed(t *testing.T, s *audittest.Session) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the input did not take the audit PID and load its rules within 15s (pid holder %d %v, %d rules %v)", pid, perr, len(rules), rerr)
+			t.Fatalf("the input did not take the audit PID and load its rules within 30s (pid holder %d %v, %d rules %v)", pid, perr, len(rules), rerr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -137,7 +171,7 @@ func (l *live) stop(t *testing.T) {
 // has joined the group, by running a marker command until it is seen.
 func (l *live) waitFor(t *testing.T, what string, match func(*sdk.Event) bool) *sdk.Event {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-l.done:
@@ -152,7 +186,7 @@ func (l *live) waitFor(t *testing.T, what string, match func(*sdk.Event) bool) *
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no event %s within 15s; got %d events", what, l.events.Len())
+	t.Fatalf("no event %s within 30s; got %d events", what, l.events.Len())
 	return nil
 }
 
@@ -450,10 +484,19 @@ func TestLiveDropPolicyReportsWhatItDrops(t *testing.T) {
 	// The gate holds every batch, so no marker event can show that the
 	// input is receiving: ask the kernel instead.
 	waitArmed(t, s)
-	for i := 0; i < 200; i++ {
-		exec.Command("/bin/true").Run()
+	// Run commands until the input has dropped records: it reads the
+	// kernel's records at its own pace, and under load it may not have
+	// read a burst of them by any fixed time.
+	deadline := time.Now().Add(30 * time.Second)
+	for l.stats.get("engine_audit_lost_total", "cause", causeQueueFull) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("within 30s of commands the input, its pipeline blocked, dropped no records (%v received)",
+				l.stats.get("engine_audit_records_received_total"))
+		}
+		for range 20 {
+			exec.Command("/bin/true").Run()
+		}
 	}
-	time.Sleep(300 * time.Millisecond)
 	g.release()
 	exec.Command("/bin/true").Run()
 	e := l.waitFor(t, "for a drop report", func(e *sdk.Event) bool {
@@ -473,9 +516,22 @@ func TestLiveMulticastOverflowIsReportedAsGap(t *testing.T) {
 		"gap_grace":        200 * time.Millisecond,
 		"batch_max_events": 1,
 	}, g)
-	time.Sleep(200 * time.Millisecond)
-	for i := 0; i < 300; i++ {
-		exec.Command("/bin/true").Run()
+	// Run commands until the kernel has dropped records for the multicast
+	// socket: a fixed burst proves nothing if it comes before the input
+	// has joined the group, or before kauditd has sent it, on a loaded
+	// machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		joined, drops := multicastDrops(t)
+		if drops > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 30s of commands the kernel dropped nothing for the blocked multicast reader (joined: %v)", joined)
+		}
+		for range 20 {
+			exec.Command("/bin/true").Run()
+		}
 	}
 	g.release()
 	for i := 0; i < 20; i++ {
@@ -602,9 +658,10 @@ func TestLiveRestoresAcrossACrash(t *testing.T) {
 // Stopping while the pipeline is stuck (backpressure, when_full = "block")
 // must not hang: the stop wins over the blocked hand-off.
 func TestLiveStopsWhileThePipelineIsStuck(t *testing.T) {
-	audittest.Lock(t)
+	s := audittest.Lock(t)
 	g := newGate() // never opened
 	l := startLive(t, map[string]any{"rules": []string{execRule}, "batch_max_events": 1}, g)
+	waitArmed(t, s)
 	for i := 0; i < 100; i++ {
 		exec.Command("/bin/true").Run()
 	}
@@ -616,4 +673,40 @@ func TestLiveStopsWhileThePipelineIsStuck(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the input did not stop while its pipeline was stuck")
 	}
+}
+
+// multicastDrops reports whether this process has an audit netlink socket
+// in a multicast group, and how many messages the kernel dropped for such
+// sockets because their receive buffer was full (/proc/net/netlink).
+func multicastDrops(t *testing.T) (joined bool, drops int) {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			ours[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	data, err := os.ReadFile("/proc/net/netlink")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[1] != "9" || strings.Trim(f[3], "0") == "" || !ours[f[9]] {
+			continue
+		}
+		joined = true
+		n, err := strconv.Atoi(f[8])
+		if err != nil {
+			t.Fatalf("/proc/net/netlink: %q", line)
+		}
+		drops += n
+	}
+	return joined, drops
 }
