@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -221,10 +222,11 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// The diagnostics land where `engine validate` shows them: in the pipeline
-// file at the list element, and in the rule file at the line and column.
-func TestValidateDiagnosticsInEngineValidate(t *testing.T) {
-	sdk.Register(sdk.Plugin{
+// rulesTestPlugin is an input whose only options are audit rules; it is
+// registered once per test binary (go test -count runs the test again).
+var (
+	registerTestPlugin sync.Once
+	rulesTestPlugin    = sdk.Plugin{
 		Kind: sdk.KindInput, Type: "rulestest_audit", Summary: "Test input with audit rules.",
 		Options: []sdk.Option{
 			{Name: "rules", Type: sdk.TypeStringList, Default: []string{}, Doc: "Rules."},
@@ -235,7 +237,13 @@ func TestValidateDiagnosticsInEngineValidate(t *testing.T) {
 			return rules.Validate(rules.Config{Rules: cfg.Strings("rules"), RuleFiles: cfg.Strings("rule_files"), Immutable: cfg.Bool("immutable")})
 		},
 		New: func(*sdk.Config, sdk.Env) (any, error) { return nil, errors.New("test plugin") },
-	})
+	}
+)
+
+// The diagnostics land where `engine validate` shows them: in the pipeline
+// file at the list element, and in the rule file at the line and column.
+func TestValidateDiagnosticsInEngineValidate(t *testing.T) {
+	registerTestPlugin.Do(func() { sdk.Register(rulesTestPlugin) })
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "10-x.rules"), "-D\n  -a always,exit -F a0=x\n-e 2\n")
 	src := `input "rulestest_audit" "a" {
