@@ -66,7 +66,7 @@ output "file" "out" {
 	expect := func(action, path, content string) map[string]any {
 		t.Helper()
 		var ev map[string]any
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for ev == nil && time.Now().Before(deadline) {
 			ev = findEvent(t, out, func(doc map[string]any) bool {
 				e, _ := doc["event"].(map[string]any)
