@@ -314,9 +314,10 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// isPlain reports whether s is printable ASCII without quote or backslash,
-// which a JSON string holds as is. It looks at eight bytes at a time; a
-// short string is checked as one word made of overlapping loads.
+// isPlain reports whether s holds only ASCII bytes from 0x20 up other than
+// quote and backslash, which a JSON string holds as is. It looks at eight
+// bytes at a time; a short string is checked as one word made of
+// overlapping loads.
 func isPlain(s string) bool {
 	n := len(s)
 	var x uint64
