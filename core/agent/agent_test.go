@@ -73,7 +73,7 @@ func readMessages(t *testing.T, path string) []string {
 
 func (r *running) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		select {
 		case err := <-r.errc:
