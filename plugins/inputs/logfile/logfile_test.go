@@ -399,7 +399,7 @@ func TestRenameRotation(t *testing.T) {
 	appendFile(t, path, numbered("a", 0, 50))
 	col := sdktest.NewCollector()
 	startInput(t, nil, col, sdk.BatchPolicy{MaxEvents: 7, MaxAge: time.Second},
-		map[string]any{"paths": []string{path}, "rotate_wait": time.Second})
+		map[string]any{"paths": []string{path}, "rotate_wait": 10 * time.Second})
 	col.WaitFor(t, 50, waitTimeout)
 
 	// The writer keeps its descriptor across the rename, as a logger does
