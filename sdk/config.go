@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -48,6 +49,53 @@ const (
 	FormatGlob  Format = "glob"  // each value must be a valid filepath.Match pattern
 )
 
+// Bound limits the values of a number, size or duration option. The core
+// checks it where the value is written, with a diagnostic at the attribute,
+// so that a plugin's Validate need not.
+type Bound string
+
+// The bounds the core checks.
+const (
+	Unbounded   Bound = ""
+	NonNegative Bound = "non-negative" // zero or more
+	Positive    Bound = "positive"     // more than zero: at least 1 for an int
+)
+
+// Check returns an error saying what v, a value of type t as Config holds
+// it, must be when it is out of the bound; nil when it is within.
+func (b Bound) Check(t OptionType, v any) error {
+	var sign int
+	switch n := v.(type) {
+	case int64:
+		sign = cmpZero(n)
+	case float64:
+		sign = cmpZero(n)
+	case time.Duration:
+		sign = cmpZero(n)
+	default:
+		return nil
+	}
+	switch {
+	case b == Positive && sign <= 0 && t == TypeInt:
+		return errors.New("must be at least 1")
+	case b == Positive && sign <= 0:
+		return errors.New("must be more than zero")
+	case b == NonNegative && sign < 0:
+		return errors.New("must not be negative")
+	}
+	return nil
+}
+
+func cmpZero[T int64 | float64 | time.Duration](n T) int {
+	switch {
+	case n > 0:
+		return 1
+	case n < 0:
+		return -1
+	}
+	return 0
+}
+
 // Option declares one attribute (or nested block) of a plugin's config.
 type Option struct {
 	Name string
@@ -65,6 +113,8 @@ type Option struct {
 	Enum []string
 	// Format asks for extra validation of string values.
 	Format Format
+	// Bound limits the values of an int, float, size or duration option.
+	Bound Bound
 	// Options is the schema of a TypeBlock or TypeBlockList option.
 	Options []Option
 }

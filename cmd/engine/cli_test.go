@@ -32,7 +32,7 @@ func init() {
 			{Name: "path", Type: sdk.TypeString, Required: true, Doc: "File to read."},
 			{Name: "level", Type: sdk.TypeString, Default: "normal", Enum: []string{"quiet", "normal"}, Doc: "How much to say."},
 			{Name: "burst", Type: sdk.TypeInt, Default: int64(10), Doc: "Burst size."},
-			{Name: "poll", Type: sdk.TypeDuration, Default: 1500 * time.Millisecond, Doc: "Poll interval."},
+			{Name: "poll", Type: sdk.TypeDuration, Default: 1500 * time.Millisecond, Bound: sdk.Positive, Doc: "Poll interval."},
 			{Name: "buffer", Type: sdk.TypeSize, Default: int64(64 << 20), Doc: "Buffer size."},
 			{Name: "tags", Type: sdk.TypeStringMap, Doc: "Tags."},
 			{Name: "tls", Type: sdk.TypeBlock, Doc: "TLS settings.", Options: []sdk.Option{
@@ -473,7 +473,7 @@ func TestPlugins(t *testing.T) {
 				`(?m)^  NAME +TYPE +DEFAULT +ALLOWED +DESCRIPTION$`,
 				`(?m)^  path +string +required +File to read\.$`,
 				`(?m)^  level +string +"normal" +quiet, normal +How much to say\.$`,
-				`(?m)^  poll +duration +"1\.5s" +Poll interval\.$`,
+				`(?m)^  poll +duration +"1\.5s" +positive +Poll interval\.$`,
 				`(?m)^  buffer +size +"64MiB" +Buffer size\.$`,
 				`(?m)^  tls +block +- +TLS settings\.$`,
 				`(?m)^    ca_file +string +required +CA bundle\.$`,
@@ -520,11 +520,11 @@ func TestPlugins(t *testing.T) {
 				ID, Kind, Type, Summary, Description string
 				Platforms                            []string
 				Options                              []struct {
-					Name, Type, Doc, Format string
-					Required                bool
-					Default                 any
-					Enum                    []string
-					Options                 []struct {
+					Name, Type, Doc, Format, Bound string
+					Required                       bool
+					Default                        any
+					Enum                           []string
+					Options                        []struct {
 						Name     string
 						Required bool
 					}
@@ -565,6 +565,7 @@ func TestPlugins(t *testing.T) {
 			{"level default", src.Options[opts["level"]].Default, "normal"},
 			{"level enum", strings.Join(src.Options[opts["level"]].Enum, ","), "quiet,normal"},
 			{"poll default", src.Options[opts["poll"]].Default, "1.5s"},
+			{"poll bound", src.Options[opts["poll"]].Bound, "positive"},
 			{"buffer default", src.Options[opts["buffer"]].Default, float64(64 << 20)},
 			{"tls nested", src.Options[opts["tls"]].Options[0].Name, "ca_file"},
 			{"meta", src.MetaArguments[0].Name, "batch_max_events"},
@@ -583,22 +584,6 @@ func TestPlugins(t *testing.T) {
 			t.Errorf("plugins --json output.clitest_sink: %v\n%s", err, r.stdout)
 		}
 	})
-}
-
-func TestFormatDuration(t *testing.T) {
-	cases := map[time.Duration]string{
-		0: "0s", 1500 * time.Millisecond: "1.5s", 5 * time.Minute: "5m", 72 * time.Hour: "72h",
-		90 * time.Minute: "1h30m", time.Hour + time.Second: "1h0m1s", 250 * time.Millisecond: "250ms",
-	}
-	for d, want := range cases {
-		got := formatDuration(d)
-		if got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-		if back, err := time.ParseDuration(got); err != nil || back != d {
-			t.Errorf("%q does not parse back to %v", got, d)
-		}
-	}
 }
 
 func TestVersion(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -205,11 +203,14 @@ func writePluginDoc(w io.Writer, p *sdk.Plugin) {
 func writeOptionRows(tw *tabwriter.Writer, opts []sdk.Option, indent string) {
 	for _, o := range opts {
 		allowed := strings.Join(o.Enum, ", ")
-		if o.Format != sdk.FormatNone {
+		for _, extra := range []string{string(o.Format), string(o.Bound)} {
+			if extra == "" {
+				continue
+			}
 			if allowed != "" {
 				allowed += "; "
 			}
-			allowed += string(o.Format)
+			allowed += extra
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\n", indent, o.Name, o.Type, requiredOrDefault(o), allowed, oneLine(o.Doc))
 		if len(o.Options) > 0 {
@@ -223,59 +224,9 @@ func requiredOrDefault(o sdk.Option) string {
 	case o.Required:
 		return "required"
 	case o.Default != nil:
-		return formatDefault(o.Type, o.Default)
+		return config.FormatValue(o.Type, o.Default)
 	}
 	return "-"
-}
-
-// formatDefault renders a default value as it would be written in HCL.
-func formatDefault(t sdk.OptionType, v any) string {
-	switch d := v.(type) {
-	case string:
-		return strconv.Quote(d)
-	case time.Duration:
-		return strconv.Quote(formatDuration(d))
-	case int64:
-		if t == sdk.TypeSize {
-			return strconv.Quote(config.FormatSize(d))
-		}
-		return strconv.FormatInt(d, 10)
-	case float64:
-		return strconv.FormatFloat(d, 'g', -1, 64)
-	case bool:
-		return strconv.FormatBool(d)
-	case []string:
-		q := make([]string, len(d))
-		for i, s := range d {
-			q[i] = strconv.Quote(s)
-		}
-		return "[" + strings.Join(q, ", ") + "]"
-	case map[string]string:
-		keys := make([]string, 0, len(d))
-		for k := range d {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = fmt.Sprintf("%s = %q", k, d[k])
-		}
-		return "{ " + strings.Join(parts, ", ") + " }"
-	}
-	return fmt.Sprint(v)
-}
-
-// formatDuration renders a duration the way people write it: "5m" rather
-// than Go's "5m0s".
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // metaOptions describes the core's meta-arguments as options, for display.
@@ -376,6 +327,7 @@ type optionJSON struct {
 	Default  any          `json:"default,omitempty"`
 	Enum     []string     `json:"enum,omitempty"`
 	Format   string       `json:"format,omitempty"`
+	Bound    string       `json:"bound,omitempty"`
 	Options  []optionJSON `json:"options,omitempty"`
 }
 
@@ -420,11 +372,12 @@ func optionsJSON(opts []sdk.Option) []optionJSON {
 			Required: o.Required,
 			Enum:     o.Enum,
 			Format:   string(o.Format),
+			Bound:    string(o.Bound),
 		}
 		switch d := o.Default.(type) {
 		case nil:
 		case time.Duration:
-			oj.Default = formatDuration(d) // as written in HCL
+			oj.Default = config.FormatDuration(d) // as written in HCL
 		default:
 			oj.Default = d // sizes in bytes
 		}

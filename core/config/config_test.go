@@ -94,6 +94,11 @@ func TestInvalidPipelines(t *testing.T) {
 			{errD, "Invalid batch_max_events", "17:22-17:23", "from 1 to"},
 			{errD, "Invalid whole number", "22:16-22:19", `"queue_size"`},
 		}},
+		{file: "bounds", want: []wantDiag{
+			{errD, "Value out of range", "3:13-3:17", `must be more than zero; "0s" is not. Its default is "1s".`},
+			{errD, "Value out of range", "4:13-4:15", "must not be negative; -1 is not. Its default is 3."},
+			{errD, "Value out of range", "5:13-5:14", "must be more than zero; 0 is not."},
+		}},
 		{file: "regex_glob", want: []wantDiag{
 			{errD, "Invalid glob pattern", "3:30-3:46", "syntax error in pattern"},
 			{errD, "Invalid regular expression", "10:14-10:25", "missing closing )"},

@@ -326,6 +326,18 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		return true
 	}
 
+	// bounded applies the option's Bound to a number, size or duration.
+	bounded := func(v any) (any, bool) {
+		if err := opt.Bound.Check(opt.Type, v); err != nil {
+			detail := fmt.Sprintf("Option %q of %s %s; %s is not.", path, d.owner, err, FormatValue(opt.Type, v))
+			if opt.Default != nil {
+				detail += fmt.Sprintf(" Its default is %s.", FormatValue(opt.Type, opt.Default))
+			}
+			return fail("Value out of range", detail, expr.Range())
+		}
+		return v, true
+	}
+
 	switch opt.Type {
 	case sdk.TypeString:
 		v, err := convert.Convert(val, cty.String)
@@ -346,7 +358,7 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		if !ok {
 			return fail("Invalid whole number", fmt.Sprintf("Option %q of %s expects a whole number (int), but %s is not one or is out of range.", path, d.owner, v.AsBigFloat().Text('g', -1)), expr.Range())
 		}
-		return n, true
+		return bounded(n)
 
 	case sdk.TypeFloat:
 		v, err := convert.Convert(val, cty.Number)
@@ -357,7 +369,7 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		if math.IsInf(f, 0) {
 			return fail("Number out of range", fmt.Sprintf("Option %q of %s is too large.", path, d.owner), expr.Range())
 		}
-		return f, true
+		return bounded(f)
 
 	case sdk.TypeBool:
 		v, err := convert.Convert(val, cty.Bool)
@@ -378,7 +390,7 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		if err != nil {
 			return fail("Invalid duration", fmt.Sprintf("Option %q of %s: %s.", path, d.owner, err), expr.Range())
 		}
-		return dur, true
+		return bounded(dur)
 
 	case sdk.TypeSize:
 		if val.Type() == cty.Number {
@@ -386,7 +398,7 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 			if !ok || n < 0 {
 				return fail("Invalid size", fmt.Sprintf("Option %q of %s is a size: a whole, non-negative number of bytes, or a string such as \"64MiB\" or \"10MB\".", path, d.owner), expr.Range())
 			}
-			return n, true
+			return bounded(n)
 		}
 		v, err := convert.Convert(val, cty.String)
 		if err != nil {
@@ -396,7 +408,7 @@ func (d *bodyDecoder) convert(opt *sdk.Option, val cty.Value, expr hcl.Expressio
 		if err != nil {
 			return fail("Invalid size", fmt.Sprintf("Option %q of %s: %s. Write a size as \"64MiB\", \"10MB\" or a number of bytes.", path, d.owner, err), expr.Range())
 		}
-		return n, true
+		return bounded(n)
 
 	case sdk.TypeStringList:
 		if val.Type() == cty.String {

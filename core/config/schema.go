@@ -12,7 +12,7 @@ import (
 
 // CheckPlugin reports mistakes in a plugin's config schema: names that are
 // not identifiers or collide with meta-arguments, defaults of the wrong Go
-// type, Enum and Format on types they do not apply to. The loader refuses
+// type, Enum, Format and Bound on types they do not apply to. The loader refuses
 // to decode a block against a schema that fails this check; plugin tests
 // can call it directly.
 func CheckPlugin(p *sdk.Plugin) error {
@@ -44,8 +44,8 @@ func checkOptions(opts []sdk.Option, prefix string, reserved map[string]bool) er
 			if o.Default != nil {
 				return fmt.Errorf("option %q is a block and cannot have a default", name)
 			}
-			if len(o.Enum) > 0 || o.Format != sdk.FormatNone {
-				return fmt.Errorf("option %q is a block and cannot have Enum or Format", name)
+			if len(o.Enum) > 0 || o.Format != sdk.FormatNone || o.Bound != sdk.Unbounded {
+				return fmt.Errorf("option %q is a block and cannot have Enum, Format or Bound", name)
 			}
 			if err := checkOptions(o.Options, name+".", nil); err != nil {
 				return err
@@ -74,6 +74,22 @@ func checkOptions(opts []sdk.Option, prefix string, reserved map[string]bool) er
 					}
 				}
 			}
+		}
+		switch o.Bound {
+		case sdk.Unbounded:
+		case sdk.NonNegative, sdk.Positive:
+			switch o.Type {
+			case sdk.TypeInt, sdk.TypeFloat, sdk.TypeDuration, sdk.TypeSize:
+			default:
+				return fmt.Errorf("option %q: Bound applies to int, float, duration and size options, not %s", name, o.Type)
+			}
+			if o.Default != nil {
+				if err := o.Bound.Check(o.Type, o.Default); err != nil {
+					return fmt.Errorf("option %q: the default is out of its Bound: it %v", name, err)
+				}
+			}
+		default:
+			return fmt.Errorf("option %q has an unknown Bound %q", name, o.Bound)
 		}
 		switch o.Format {
 		case sdk.FormatNone:

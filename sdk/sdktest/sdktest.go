@@ -176,6 +176,24 @@ func Config(p *sdk.Plugin, values map[string]any) *sdk.Config {
 	return sdk.NewConfig(vals, set)
 }
 
+// Validate checks values the way the core does before it builds a
+// component: each top-level option against its Bound, then the plugin's own
+// Validate over Config(p, values). A value out of its bound comes back as
+// an *sdk.OptionError naming the option.
+func Validate(p *sdk.Plugin, values map[string]any) error {
+	for _, o := range p.Options {
+		if v, ok := values[o.Name]; ok {
+			if err := o.Bound.Check(o.Type, v); err != nil {
+				return &sdk.OptionError{Option: o.Name, Err: err}
+			}
+		}
+	}
+	if p.Validate == nil {
+		return nil
+	}
+	return p.Validate(Config(p, values))
+}
+
 // CheckOptionError fails t unless err fits a validation case: nil when
 // option is "", else an *sdk.OptionError that names option.
 func CheckOptionError(t testing.TB, err error, option string) {

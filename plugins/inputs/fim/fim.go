@@ -60,13 +60,13 @@ var options = []sdk.Option{
 		Doc: "Paths matching one of these regular expressions (against the full path) are ignored; an excluded directory is not descended into."},
 	{Name: "follow_symlinks", Type: sdk.TypeBool, Default: false,
 		Doc: "Report and hash what symbolic links point to, and descend into linked directories. When false, a link is reported as a symlink with its target in file.target_path."},
-	{Name: "max_file_size", Type: sdk.TypeSize, Default: int64(100 << 20),
+	{Name: "max_file_size", Type: sdk.TypeSize, Default: int64(100 << 20), Bound: sdk.NonNegative,
 		Doc: "Files larger than this are reported without hashes; the event says why in file.hash_skipped_reason."},
 	{Name: "scan_at_start", Type: sdk.TypeBool, Default: true,
 		Doc: "Walk the monitored paths at start and report what changed since the baseline was last written (created, updated, attributes_modified, deleted). On the very first run every file is reported with action initial_scan."},
 	{Name: "scan_emit_unchanged", Type: sdk.TypeBool, Default: false,
 		Doc: "Also report files the start-up scan found unchanged, with action initial_scan."},
-	{Name: "scan_rate_per_sec", Type: sdk.TypeSize, Default: int64(50 << 20),
+	{Name: "scan_rate_per_sec", Type: sdk.TypeSize, Default: int64(50 << 20), Bound: sdk.NonNegative,
 		Doc: "Bytes per second the start-up scan may hash; 0 means unlimited. Changes seen while running are not throttled."},
 	{Name: "hash_types", Type: sdk.TypeStringList, Default: []string{"sha256"}, Enum: filehash.Types,
 		Doc: "Hashes computed for each file, reported as file.hash.<type>."},
@@ -97,9 +97,6 @@ func validate(cfg *sdk.Config) error {
 	}
 	if err := filehash.Check(cfg.Strings("hash_types")); err != nil {
 		return &sdk.OptionError{Option: "hash_types", Err: err}
-	}
-	if cfg.Size("scan_rate_per_sec") < 0 || cfg.Size("max_file_size") < 0 {
-		return sdk.OptionErrorf("max_file_size", "sizes must not be negative")
 	}
 	return nil
 }

@@ -40,21 +40,21 @@ var options = []sdk.Option{
 		Doc: "How lines are decoded: \"lines\" (text), \"audit\" (audit.log records; the time comes from the record header) or \"json\" (one object per line, flattened into fields)."},
 	{Name: "start_at", Type: sdk.TypeString, Default: startBeginning, Enum: []string{startBeginning, startEnd},
 		Doc: "Where to start reading a file that has no checkpoint and is present when the input starts. Files that appear later (after rotation, say) are always read from the beginning."},
-	{Name: "scan_interval", Type: sdk.TypeDuration, Default: 10 * time.Second,
+	{Name: "scan_interval", Type: sdk.TypeDuration, Default: 10 * time.Second, Bound: sdk.Positive,
 		Doc: "How often the glob patterns are expanded again to find new files. A rotation of a file already being read is noticed sooner, at the next poll."},
-	{Name: "poll_interval", Type: sdk.TypeDuration, Default: 250 * time.Millisecond,
+	{Name: "poll_interval", Type: sdk.TypeDuration, Default: 250 * time.Millisecond, Bound: sdk.Positive,
 		Doc: "How often idle files are checked for appended data, truncation and rotation (one fstat and one stat per open idle file)."},
 	{Name: "max_line_bytes", Type: sdk.TypeSize, Default: int64(1 << 20),
 		Doc: "Longest line kept. A longer line is cut to this size and its event gets `log.flags = [\"truncated\"]`; the rest of the line is skipped."},
-	{Name: "max_open_files", Type: sdk.TypeInt, Default: int64(1024),
+	{Name: "max_open_files", Type: sdk.TypeInt, Default: int64(1024), Bound: sdk.Positive,
 		Doc: "Most files held open at once. Beyond it, files wait (oldest modification first) until others are closed by `close_inactive` or `rotate_wait`."},
-	{Name: "close_inactive", Type: sdk.TypeDuration, Default: 5 * time.Minute,
+	{Name: "close_inactive", Type: sdk.TypeDuration, Default: 5 * time.Minute, Bound: sdk.Positive,
 		Doc: "Close a file that has had no new data for this long. It is reopened, at the same offset, by the next scan that finds it grown."},
-	{Name: "rotate_wait", Type: sdk.TypeDuration, Default: 5 * time.Second,
+	{Name: "rotate_wait", Type: sdk.TypeDuration, Default: 5 * time.Second, Bound: sdk.Positive,
 		Doc: "After a file was renamed out of `paths` or removed, keep reading it through the open descriptor until it has had no new data for this long, then close it (its final unterminated line, if any, is emitted)."},
-	{Name: "checkpoint_interval", Type: sdk.TypeDuration, Default: time.Second,
+	{Name: "checkpoint_interval", Type: sdk.TypeDuration, Default: time.Second, Bound: sdk.Positive,
 		Doc: "How often acknowledged offsets are written to the state store (each write is synced to disk). The final checkpoint is always written at shutdown."},
-	{Name: "forget_after", Type: sdk.TypeDuration, Default: 72 * time.Hour,
+	{Name: "forget_after", Type: sdk.TypeDuration, Default: 72 * time.Hour, Bound: sdk.NonNegative,
 		Doc: "Delete the checkpoint of a file that no scan has found for this long. \"0s\" keeps checkpoints forever."},
 }
 
@@ -134,31 +134,12 @@ func parseSettings(cfg *sdk.Config) (settings, error) {
 	default:
 		return s, sdk.OptionErrorf("start_at", "unknown value %q; use \"beginning\" or \"end\"", start)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"scan_interval", s.scanInterval}, {"poll_interval", s.pollInterval},
-		{"close_inactive", s.closeInactive}, {"rotate_wait", s.rotateWait},
-		{"checkpoint_interval", s.checkpointInterval},
-	} {
-		if d.v <= 0 {
-			return s, sdk.OptionErrorf(d.name, "must be a positive duration, got %v", d.v)
-		}
-	}
-	if s.forgetAfter < 0 {
-		return s, sdk.OptionErrorf("forget_after", "must not be negative, got %v", s.forgetAfter)
-	}
 	maxLine := cfg.Size("max_line_bytes")
 	if maxLine < 16 || maxLine > 1<<30 {
 		return s, sdk.OptionErrorf("max_line_bytes", "must be between 16 bytes and 1GiB, got %d", maxLine)
 	}
 	s.maxLineBytes = int(maxLine)
-	maxOpen := cfg.Int("max_open_files")
-	if maxOpen < 1 {
-		return s, sdk.OptionErrorf("max_open_files", "must be at least 1, got %d", maxOpen)
-	}
-	s.maxOpenFiles = int(maxOpen)
+	s.maxOpenFiles = int(cfg.Int("max_open_files"))
 	return s, nil
 }
 

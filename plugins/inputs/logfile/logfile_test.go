@@ -296,17 +296,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := p.Validate(sdktest.Config(p, tt.vals))
-			if tt.option == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			oe, ok := err.(*sdk.OptionError)
-			if !ok || oe.Option != tt.option {
-				t.Fatalf("got %v, want an error about %s", err, tt.option)
-			}
+			sdktest.CheckOptionError(t, sdktest.Validate(p, tt.vals), tt.option)
 		})
 	}
 }

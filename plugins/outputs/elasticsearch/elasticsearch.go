@@ -172,6 +172,7 @@ var options = []sdk.Option{
 		Name:    "timeout",
 		Type:    sdk.TypeDuration,
 		Default: defaultTimeout,
+		Bound:   sdk.Positive,
 		Doc:     "Longest wait for one request's answer. A bulk request that times out is sent again later; documents it did store are then recognised by their _id.",
 	},
 	{
@@ -348,9 +349,6 @@ func parseConfig(cfg *sdk.Config) (*config, error) {
 		return nil, sdk.OptionErrorf("writes_in_flight", "must be between 1 and %d, got %d", maxWritesInFlight, wif)
 	}
 	c.writesInFlight = int(wif)
-	if c.timeout <= 0 {
-		return nil, sdk.OptionErrorf("timeout", "must be positive")
-	}
 
 	c.tmpl = templateConfig{enabled: true}
 	if b := cfg.Block("template"); b != nil {

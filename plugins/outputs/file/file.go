@@ -39,6 +39,7 @@ var options = []sdk.Option{
 		Name:    "max_size",
 		Type:    sdk.TypeSize,
 		Default: int64(100 << 20),
+		Bound:   sdk.NonNegative,
 		Doc:     "Rotate the file before a document would make it larger than this. 0 disables rotation (for example when logrotate manages the file).",
 	},
 	{
@@ -70,6 +71,7 @@ var options = []sdk.Option{
 		Name:    "reopen_check_interval",
 		Type:    sdk.TypeDuration,
 		Default: 2 * time.Second,
+		Bound:   sdk.NonNegative,
 		Doc:     "How often to check whether the file was moved, removed or truncated by another program (logrotate), and reopen it. 0 checks before every batch.",
 	},
 }
@@ -116,9 +118,6 @@ func parseConfig(cfg *sdk.Config) (config, error) {
 	if c.path == "" {
 		return c, sdk.OptionErrorf("path", "must not be empty")
 	}
-	if c.maxSize < 0 {
-		return c, sdk.OptionErrorf("max_size", "must not be negative (0 disables rotation)")
-	}
 	maxFiles := cfg.Int("max_files")
 	if maxFiles < 0 || maxFiles > 10000 {
 		return c, sdk.OptionErrorf("max_files", "must be between 1 and 10000, got %d", maxFiles)
@@ -143,9 +142,6 @@ func parseConfig(cfg *sdk.Config) (config, error) {
 		}
 	default:
 		return c, sdk.OptionErrorf("fsync", "must be %q, %q or %q, got %q", fsyncBatch, fsyncInterval, fsyncNever, c.fsync)
-	}
-	if c.reopenCheck < 0 {
-		return c, sdk.OptionErrorf("reopen_check_interval", "must not be negative")
 	}
 	return c, nil
 }

@@ -247,7 +247,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sdktest.CheckOptionError(t, p.Validate(sdktest.Config(p, tt.values)), tt.option)
+			sdktest.CheckOptionError(t, sdktest.Validate(p, tt.values), tt.option)
 		})
 	}
 }

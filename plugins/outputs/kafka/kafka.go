@@ -103,7 +103,7 @@ var options = []sdk.Option{
 		Doc: "Client id sent to the brokers: it names this producer in broker logs, quotas and metrics."},
 	{Name: "version", Type: sdk.TypeString, Default: defaultVersion,
 		Doc: `Kafka protocol version to speak, as "major.minor.patch"; at least 0.11.0 (record headers). Requests never use a newer version than the broker announces.`},
-	{Name: "timeout", Type: sdk.TypeDuration, Default: 10 * time.Second,
+	{Name: "timeout", Type: sdk.TypeDuration, Default: 10 * time.Second, Bound: sdk.Positive,
 		Doc: "How long to wait to connect to a broker, and for a broker to acknowledge a request (with required_acks = \"all\", for the replicas to copy it)."},
 	{Name: "headers", Type: sdk.TypeStringMap, Default: map[string]string{},
 		Doc: `Static headers added to every message, such as { source = "engine" }. The output also adds "event.id" to events that have an id.`},
@@ -272,10 +272,6 @@ func parseConfig(cfg *sdk.Config) (config, []error, error) {
 		if c.codec == sarama.CompressionZSTD && !v.IsAtLeast(sarama.V2_1_0_0) {
 			fail("compression", `"zstd" needs version 2.1.0 or later, got %s`, v)
 		}
-	}
-
-	if c.timeout <= 0 {
-		fail("timeout", "must be positive, got %v", c.timeout)
 	}
 
 	switch n := cfg.Int("writes_in_flight"); {

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -42,11 +43,14 @@ func block(opts []sdk.Option, values map[string]any) *sdk.Config {
 // by values.
 func testConfig(t testing.TB, values map[string]any) *sdk.Config {
 	t.Helper()
+	return sdktest.Config(plugin(t), testValues(values))
+}
+
+// testValues are values with the brokers and topic testConfig sets.
+func testValues(values map[string]any) map[string]any {
 	v := map[string]any{"brokers": []string{"127.0.0.1:9092"}, "topic": "engine-test"}
-	for k, x := range values {
-		v[k] = x
-	}
-	return sdktest.Config(plugin(t), v)
+	maps.Copy(v, values)
+	return v
 }
 
 func TestSchema(t *testing.T) {
@@ -105,7 +109,7 @@ func TestValidate(t *testing.T) {
 		{name: "unknown version", values: map[string]any{"version": "9.9.9"}, errs: []string{"version|9.9.9 is not a Kafka release this client knows"}},
 		{name: "zstd on an old version", values: map[string]any{"version": "2.0.0", "compression": "zstd"}, errs: []string{`compression|"zstd" needs version 2.1.0`}},
 		{name: "kafka 4", values: map[string]any{"version": "4.0.0"}},
-		{name: "zero timeout", values: map[string]any{"timeout": time.Duration(0)}, errs: []string{"timeout|must be positive"}},
+		{name: "zero timeout", values: map[string]any{"timeout": time.Duration(0)}, errs: []string{"timeout|must be more than zero"}},
 		{name: "one write in flight", values: map[string]any{"writes_in_flight": int64(1)}},
 		{name: "most writes in flight", values: map[string]any{"writes_in_flight": int64(maxWritesInFlight)}},
 		{name: "no write in flight", values: map[string]any{"writes_in_flight": int64(0)}, errs: []string{"writes_in_flight|must be at least 1"}},
@@ -158,9 +162,8 @@ func TestValidate(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t, tc.values)
 			var errs, warns []string
-			for _, e := range sdk.Errors(plugin(t).Validate(cfg)) {
+			for _, e := range sdk.Errors(sdktest.Validate(plugin(t), testValues(tc.values))) {
 				var oe *sdk.OptionError
 				if !errors.As(e, &oe) {
 					t.Errorf("%v is not an OptionError", e)

@@ -34,6 +34,7 @@ func init() {
 				Name:    "timeout",
 				Type:    sdk.TypeDuration,
 				Default: defaultTimeout,
+				Bound:   sdk.Positive,
 				Doc: "How long to wait, from an event's first record, for the record that completes " +
 					"it (EOE or PROCTITLE) before emitting the event as it is.",
 			},
@@ -72,9 +73,6 @@ func init() {
 }
 
 func validate(cfg *sdk.Config) error {
-	if d := cfg.Duration("timeout"); d <= 0 {
-		return sdk.OptionErrorf("timeout", "must be positive, got %v", d)
-	}
 	if n := cfg.Int("max_in_flight"); n < 1 || n > 1<<20 {
 		return sdk.OptionErrorf("max_in_flight", "must be between 1 and 1048576, got %d", n)
 	}

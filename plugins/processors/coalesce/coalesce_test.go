@@ -149,7 +149,7 @@ func TestPluginSchema(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := sdktest.Config(p, tc.values)
-			err := p.Validate(cfg)
+			err := sdktest.Validate(p, tc.values)
 			if tc.bad == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -39,24 +39,16 @@ func init() {
 				Doc: "Where the process tree is mounted; <proc_dir>/<pid>/cgroup names the container of a process."},
 			{Name: "cgroup_field", Type: sdk.TypeString, Default: "",
 				Doc: "A field holding a cgroup path (or a bare container id) set by an input; used before process.pid when present."},
-			{Name: "grace", Type: sdk.TypeDuration, Default: time.Minute,
+			{Name: "grace", Type: sdk.TypeDuration, Default: time.Minute, Bound: sdk.NonNegative,
 				Doc: "How long a container's metadata is kept after it dies or is removed, so that late events are still enriched."},
-			{Name: "pid_ttl", Type: sdk.TypeDuration, Default: 5 * time.Second,
+			{Name: "pid_ttl", Type: sdk.TypeDuration, Default: 5 * time.Second, Bound: sdk.NonNegative,
 				Doc: "How long the container of a pid is trusted before its start time in <proc_dir>/<pid>/stat is checked again (pids are reused)."},
-			{Name: "lookup_timeout", Type: sdk.TypeDuration, Default: 2 * time.Second,
+			{Name: "lookup_timeout", Type: sdk.TypeDuration, Default: 2 * time.Second, Bound: sdk.Positive,
 				Doc: "Timeout of one background metadata request to the Docker Engine. Events never wait for it."},
 		},
 		Validate: func(cfg *sdk.Config) error {
 			if cfg.String("socket") == "" {
 				return sdk.OptionErrorf("socket", "must name the Docker Engine socket, such as \"/var/run/docker.sock\"")
-			}
-			for _, name := range []string{"grace", "pid_ttl", "lookup_timeout"} {
-				if cfg.Duration(name) < 0 {
-					return sdk.OptionErrorf(name, "must not be negative")
-				}
-			}
-			if cfg.Duration("lookup_timeout") == 0 {
-				return sdk.OptionErrorf("lookup_timeout", "must be more than zero, such as \"2s\"")
 			}
 			return nil
 		},

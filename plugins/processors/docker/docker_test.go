@@ -523,7 +523,7 @@ func TestPluginConfig(t *testing.T) {
 	if p == nil {
 		t.Fatal("processor docker is not registered")
 	}
-	if err := p.Validate(sdktest.Config(p, nil)); err != nil {
+	if err := sdktest.Validate(p, nil); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
 	for _, bad := range []map[string]any{
@@ -531,7 +531,7 @@ func TestPluginConfig(t *testing.T) {
 		{"grace": -time.Second},
 		{"lookup_timeout": time.Duration(0)},
 	} {
-		if err := p.Validate(sdktest.Config(p, bad)); err == nil {
+		if err := sdktest.Validate(p, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}

@@ -28,24 +28,12 @@ func init() {
 			"file_integrity.actor.audit_action. Unmatched events pass unchanged after the window. Audit events " +
 			"always pass unchanged and at once.",
 		Options: []sdk.Option{
-			{Name: "window", Type: sdk.TypeDuration, Default: 2 * time.Second,
+			{Name: "window", Type: sdk.TypeDuration, Default: 2 * time.Second, Bound: sdk.Positive,
 				Doc: "How far apart in arrival an audit event and a file integrity event on the same path may be and still match. A file integrity event is held at most this long."},
-			{Name: "max_pending", Type: sdk.TypeInt, Default: int64(10000),
+			{Name: "max_pending", Type: sdk.TypeInt, Default: int64(10000), Bound: sdk.Positive,
 				Doc: "File integrity events held at once waiting for their audit event; beyond it the oldest go on unmatched."},
-			{Name: "max_paths", Type: sdk.TypeInt, Default: int64(100000),
+			{Name: "max_paths", Type: sdk.TypeInt, Default: int64(100000), Bound: sdk.Positive,
 				Doc: "Paths of recent audit events remembered at once; beyond it the oldest are forgotten."},
-		},
-		Validate: func(cfg *sdk.Config) error {
-			if cfg.Duration("window") <= 0 {
-				return sdk.OptionErrorf("window", "must be more than zero, such as \"2s\"")
-			}
-			if cfg.Int("max_pending") < 1 {
-				return sdk.OptionErrorf("max_pending", "must be at least 1")
-			}
-			if cfg.Int("max_paths") < 1 {
-				return sdk.OptionErrorf("max_paths", "must be at least 1")
-			}
-			return nil
 		},
 		New: func(cfg *sdk.Config, env sdk.Env) (any, error) {
 			return New(Options{

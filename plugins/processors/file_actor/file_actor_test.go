@@ -187,3 +187,22 @@ func TestMovedMatchesOldPath(t *testing.T) {
 		t.Fatal("a move was not matched by its old path")
 	}
 }
+
+func TestPluginConfig(t *testing.T) {
+	p := sdk.Lookup(sdk.KindProcessor, "file_actor")
+	if p == nil {
+		t.Fatal("processor file_actor is not registered")
+	}
+	for _, tt := range []struct {
+		values map[string]any
+		option string
+	}{
+		{nil, ""},
+		{map[string]any{"window": time.Duration(0)}, "window"},
+		{map[string]any{"max_pending": int64(0)}, "max_pending"},
+		{map[string]any{"max_paths": int64(0)}, "max_paths"},
+		{map[string]any{"window": time.Millisecond, "max_pending": int64(1), "max_paths": int64(1)}, ""},
+	} {
+		sdktest.CheckOptionError(t, sdktest.Validate(p, tt.values), tt.option)
+	}
+}

@@ -46,11 +46,11 @@ var options = []sdk.Option{
 		Doc: "Prefix of the hash fields. Empty: the field's parent plus \".hash\" (file.path -> file.hash.sha256, process.executable -> process.hash.sha256), as in ECS. Set only with a single field."},
 	{Name: "hash_types", Type: sdk.TypeStringList, Default: []string{"sha256"}, Enum: filehash.Types,
 		Doc: "Hash types to compute, all in one read of the file."},
-	{Name: "max_file_size", Type: sdk.TypeSize, Default: int64(defaultMaxFileSize),
+	{Name: "max_file_size", Type: sdk.TypeSize, Default: int64(defaultMaxFileSize), Bound: sdk.NonNegative,
 		Doc: "Larger files are not read: the event gets <target>_skipped_reason = \"too_large\" instead of hashes. 0 means no limit."},
 	{Name: "cache_size", Type: sdk.TypeInt, Default: int64(defaultCacheSize),
 		Doc: "Files whose hashes are remembered, by device, inode, size and modification time; the least recently used is forgotten first. 0 turns the cache off."},
-	{Name: "timeout", Type: sdk.TypeDuration, Default: defaultTimeout,
+	{Name: "timeout", Type: sdk.TypeDuration, Default: defaultTimeout, Bound: sdk.Positive,
 		Doc: "Longest time spent hashing one file; a file not done by then gets <target>_skipped_reason = \"timeout\"."},
 }
 
@@ -113,14 +113,8 @@ func validate(cfg *sdk.Config) error {
 	if err := filehash.Check(types); err != nil {
 		return sdk.OptionErrorf("hash_types", "%v", err)
 	}
-	if n := cfg.Size("max_file_size"); n < 0 {
-		return sdk.OptionErrorf("max_file_size", "must not be negative, got %d", n)
-	}
 	if n := cfg.Int("cache_size"); n < 0 || n > 1<<24 {
 		return sdk.OptionErrorf("cache_size", "must be between 0 and 16777216, got %d", n)
-	}
-	if d := cfg.Duration("timeout"); d <= 0 {
-		return sdk.OptionErrorf("timeout", "must be positive, got %v", d)
 	}
 	return nil
 }

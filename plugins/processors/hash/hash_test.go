@@ -343,7 +343,7 @@ func TestValidate(t *testing.T) {
 		{map[string]any{"timeout": time.Duration(0)}, "timeout"},
 	}
 	for _, tt := range tests {
-		err := plug.Validate(sdktest.Config(plug, tt.values))
+		err := sdktest.Validate(plug, tt.values)
 		if tt.option == "" {
 			if err != nil {
 				t.Errorf("%v: %v", tt.values, err)

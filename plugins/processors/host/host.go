@@ -32,16 +32,10 @@ func init() {
 			"refresh_interval in the background, never per event. Facts that cannot be found are left out. " +
 			"Unless replace_fields is true, host fields an event already has (such as from a remote node) are kept.",
 		Options: []sdk.Option{
-			{Name: "refresh_interval", Type: sdk.TypeDuration, Default: 5 * time.Minute,
+			{Name: "refresh_interval", Type: sdk.TypeDuration, Default: 5 * time.Minute, Bound: sdk.Positive,
 				Doc: "How often the host facts are gathered again (address or hostname changes show up after at most this long)."},
 			{Name: "replace_fields", Type: sdk.TypeBool, Default: false,
 				Doc: "Overwrite host.* fields an event already has. When false, an event that has any host.* field keeps its own host fields and gets none of this host's."},
-		},
-		Validate: func(cfg *sdk.Config) error {
-			if cfg.Duration("refresh_interval") <= 0 {
-				return sdk.OptionErrorf("refresh_interval", "must be more than zero, such as \"5m\"")
-			}
-			return nil
 		},
 		New: func(cfg *sdk.Config, env sdk.Env) (any, error) {
 			return New(Options{

@@ -172,13 +172,11 @@ func TestRegistered(t *testing.T) {
 	if plug == nil {
 		t.Fatal("host is not registered")
 	}
-	if err := plug.Validate(sdktest.Config(plug, map[string]any{"refresh_interval": time.Duration(0)})); err == nil {
-		t.Error("refresh_interval 0 accepted")
-	}
-	cfg := sdktest.Config(plug, nil)
-	if err := plug.Validate(cfg); err != nil {
+	sdktest.CheckOptionError(t, sdktest.Validate(plug, map[string]any{"refresh_interval": time.Duration(0)}), "refresh_interval")
+	if err := sdktest.Validate(plug, nil); err != nil {
 		t.Fatal(err)
 	}
+	cfg := sdktest.Config(plug, nil)
 	c, err := plug.New(cfg, sdktest.Env("processor.host.t", nil))
 	if err != nil {
 		t.Fatal(err)

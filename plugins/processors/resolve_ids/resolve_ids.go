@@ -35,7 +35,7 @@ func init() {
 				Doc: "The passwd file user names come from (name:password:uid:gid:...)."},
 			{Name: "group_file", Type: sdk.TypeString, Default: "/etc/group",
 				Doc: "The group file group names come from (name:password:gid:members)."},
-			{Name: "refresh_interval", Type: sdk.TypeDuration, Default: 5 * time.Second,
+			{Name: "refresh_interval", Type: sdk.TypeDuration, Default: 5 * time.Second, Bound: sdk.Positive,
 				Doc: "How often, at most, the files are checked for changes. Checks happen while events flow, never per event."},
 		},
 		Validate: func(cfg *sdk.Config) error {
@@ -44,9 +44,6 @@ func init() {
 			}
 			if cfg.String("group_file") == "" {
 				return sdk.OptionErrorf("group_file", "must name a file, such as \"/etc/group\"")
-			}
-			if cfg.Duration("refresh_interval") <= 0 {
-				return sdk.OptionErrorf("refresh_interval", "must be more than zero, such as \"5s\"")
 			}
 			return nil
 		},

@@ -219,11 +219,11 @@ func TestValidate(t *testing.T) {
 	for _, bad := range []map[string]any{
 		{"passwd_file": ""}, {"group_file": ""}, {"refresh_interval": time.Duration(0)},
 	} {
-		if err := plug.Validate(sdktest.Config(plug, bad)); err == nil {
+		if err := sdktest.Validate(plug, bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
-	if err := plug.Validate(sdktest.Config(plug, nil)); err != nil {
+	if err := sdktest.Validate(plug, nil); err != nil {
 		t.Errorf("defaults refused: %v", err)
 	}
 }
