@@ -165,17 +165,3 @@ func BenchmarkFieldsGet(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkAppendJSONReference encodes the same event with the reference
-// encoder kept in json_test.go, so that one run compares the two on equal
-// terms.
-func BenchmarkAppendJSONReference(b *testing.B) {
-	e := auditEvent()
-	e.Fields.All()
-	buf := refEventJSON(&e, nil)
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = refEventJSON(&e, buf[:0])
-	}
-}

@@ -555,8 +555,9 @@ func hasConflicts(f *Fields) bool {
 // --- reference encoder -------------------------------------------------------
 
 // The functions below are the straightforward encoder json.go replaced with a
-// faster one. They are kept as the reference the fast encoder must match
-// byte for byte (TestAppendJSONMatchesReference and FuzzAppendJSON).
+// faster one, with strings escaped the plainest way, one rune at a time. They
+// are the reference the fast encoder must match byte for byte
+// (TestAppendJSONMatchesReference and FuzzAppendJSON).
 
 func refEventJSON(e *Event, dst []byte) []byte {
 	dst = append(dst, '{')
@@ -707,88 +708,32 @@ func refAppendValueJSON(dst []byte, v Value) []byte {
 	return append(dst, "null"...)
 }
 
-const refHexDigits = "0123456789abcdef"
-
-// refNeedsEscape marks the ASCII bytes that JSON strings cannot hold as is.
-var refNeedsEscape = func() (t [256]bool) {
-	for i := 0; i < 0x20; i++ {
-		t[i] = true
-	}
-	t['"'] = true
-	t['\\'] = true
-	for i := 0x80; i < 0x100; i++ {
-		t[i] = true // not escaped, but must be checked for valid UTF-8
-	}
-	return t
-}()
-
-// refAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, so
-// the output is always valid JSON.
+// refAppendString appends s as a JSON string the plain way, one rune at a
+// time: invalid UTF-8 becomes U+FFFD; quote, backslash and control
+// characters are escaped, \n, \r and \t by name.
 func refAppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	start := 0
-	i := 0
-	// Skip eight plain ASCII bytes at a time: no control character, quote,
-	// backslash or byte >= 0x80 among them.
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if refHasSpecialByte(x) {
-			break
-		}
-	}
-	for i < len(s) {
-		c := s[i]
-		if !refNeedsEscape[c] {
-			i++
-			continue
-		}
-		if c >= 0x80 {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, `\n`...)
+		case r == '\r':
+			dst = append(dst, `\r`...)
+		case r == '\t':
+			dst = append(dst, `\t`...)
+		case r < 0x20:
+			dst = fmt.Appendf(dst, `\u%04x`, r)
 		default:
-			dst = append(dst, '\\', 'u', '0', '0', refHexDigits[c>>4], refHexDigits[c&0xf])
+			dst = utf8.AppendRune(dst, r)
 		}
-		i++
-		start = i
 	}
-	dst = append(dst, s[start:]...)
 	return append(dst, '"')
-}
-
-const (
-	refLSB = 0x0101010101010101
-	refMSB = 0x8080808080808080
-)
-
-// refHasSpecialByte reports whether any byte of x is below 0x20, a quote, a
-// backslash or has its high bit set.
-func refHasSpecialByte(x uint64) bool {
-	low := (x - refLSB*0x20) &^ x // bytes < 0x20 (or >= 0x80) set their high bit
-	quote := x ^ (refLSB * '"')   // zero bytes where x has '"'
-	slash := x ^ (refLSB * '\\')  // zero bytes where x has '\\'
-	q := (quote - refLSB) &^ quote
-	b := (slash - refLSB) &^ slash
-	return (low|q|b|x)&refMSB != 0
 }
 
 // refAppendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,
