@@ -553,8 +553,19 @@ func TestRealOutageLosesAndDuplicatesNothing(t *testing.T) {
 		}
 		testservers.Start(t, "es")
 	}()
-	if err := o.Write(context.Background(), batchOf(cloneEvents(evs[100:])...)); err != nil {
-		t.Fatalf("write after the outage: %v", err)
+	// The cluster answers its health check before every shard is back: until
+	// then a write fails retryably, and the core would send it again.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		err := o.Write(context.Background(), batchOf(cloneEvents(evs[100:])...))
+		if err == nil {
+			break
+		}
+		if sdk.IsPermanent(err) || time.Now().After(deadline) {
+			t.Fatalf("write after the outage: %v", err)
+		}
+		t.Logf("write after the outage, again: %v", err)
+		time.Sleep(500 * time.Millisecond)
 	}
 	if n := c.count(c.run+"-*", ""); n != 300 {
 		t.Fatalf("_count %d, want 300", n)
