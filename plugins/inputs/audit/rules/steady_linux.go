@@ -16,8 +16,8 @@ import (
 // socket, where the next request reads it as its own, fails on its
 // sequence number and leaves its own answer behind: from then on every
 // request on that client fails. SteadyClient throws away whatever is left
-// on the socket before each request, and asks again (up to three times)
-// when a request that only reads failed.
+// on the socket before each request, and asks again, for up to
+// readPatience, when a request that only reads failed.
 type SteadyClient struct {
 	*libaudit.AuditClient
 }
