@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,4 +234,45 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Metrics is an sdk.Metrics that keeps every counter's total and every
+// gauge's last value, safe for a component's goroutines, so that a test can
+// assert them or wait for one to move.
+type Metrics struct {
+	mu sync.Mutex
+	v  map[string]float64
+}
+
+// NewMetrics returns an empty Metrics.
+func NewMetrics() *Metrics { return &Metrics{v: map[string]float64{}} }
+
+type metric struct {
+	m   *Metrics
+	key string
+}
+
+func (c metric) Add(d float64) { c.m.mu.Lock(); c.m.v[c.key] += d; c.m.mu.Unlock() }
+func (c metric) Set(v float64) { c.m.mu.Lock(); c.m.v[c.key] = v; c.m.mu.Unlock() }
+
+func metricKey(name string, labels []string) string {
+	return name + "{" + strings.Join(labels, ",") + "}"
+}
+
+// Counter implements sdk.Metrics.
+func (m *Metrics) Counter(name, _ string, labels ...string) sdk.Counter {
+	return metric{m, metricKey(name, labels)}
+}
+
+// Gauge implements sdk.Metrics.
+func (m *Metrics) Gauge(name, _ string, labels ...string) sdk.Gauge {
+	return metric{m, metricKey(name, labels)}
+}
+
+// Value returns the value of the metric name with the label pairs (key,
+// value, ...) it was made with; 0 if it was never written.
+func (m *Metrics) Value(name string, labels ...string) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.v[metricKey(name, labels)]
 }

@@ -38,38 +38,7 @@ type live struct {
 	cancel context.CancelFunc
 	done   chan error
 	gate   *gate // when set, the pipeline blocks while the gate is closed
-	stats  *counters
-}
-
-// counters records the input's counters (by name and label values), so that
-// a test can wait for the input to have done something it cannot see
-// through a gated pipeline.
-type counters struct {
-	mu sync.Mutex
-	v  map[string]float64
-}
-
-type counter struct {
-	c   *counters
-	key string
-}
-
-func (c counter) Add(d float64) { c.c.mu.Lock(); c.c.v[c.key] += d; c.c.mu.Unlock() }
-func (c counter) Set(v float64) { c.c.mu.Lock(); c.c.v[c.key] = v; c.c.mu.Unlock() }
-
-func (c *counters) Counter(name, _ string, labels ...string) sdk.Counter {
-	return counter{c, strings.Join(append([]string{name}, labels...), ",")}
-}
-
-func (c *counters) Gauge(name, _ string, labels ...string) sdk.Gauge {
-	return counter{c, strings.Join(append([]string{name}, labels...), ",")}
-}
-
-// get returns a counter's value; labels are given as label, value pairs.
-func (c *counters) get(name string, labels ...string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.v[strings.Join(append([]string{name}, labels...), ",")]
+	stats  *sdktest.Metrics
 }
 
 // gate blocks emits while closed, to simulate a pipeline that cannot keep up.
@@ -99,7 +68,7 @@ func startLive(t *testing.T, values map[string]any, g *gate) *live {
 	p := sdk.Lookup(sdk.KindInput, "audit")
 	env := sdktest.Env("input.audit.test", sdktest.NewMemState())
 	env.Batch = sdk.BatchPolicy{MaxEvents: 256, MaxAge: 50 * time.Millisecond}
-	stats := &counters{v: map[string]float64{}}
+	stats := sdktest.NewMetrics()
 	env.Metrics = stats
 	if n, ok := values["batch_max_events"].(int); ok {
 		env.Batch.MaxEvents = n
@@ -488,10 +457,10 @@ func TestLiveDropPolicyReportsWhatItDrops(t *testing.T) {
 	// kernel's records at its own pace, and under load it may not have
 	// read a burst of them by any fixed time.
 	deadline := time.Now().Add(30 * time.Second)
-	for l.stats.get("engine_audit_lost_total", "cause", causeQueueFull) == 0 {
+	for l.stats.Value("engine_audit_lost_total", "cause", causeQueueFull) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("within 30s of commands the input, its pipeline blocked, dropped no records (%v received)",
-				l.stats.get("engine_audit_records_received_total"))
+				l.stats.Value("engine_audit_records_received_total"))
 		}
 		for range 20 {
 			exec.Command("/bin/true").Run()

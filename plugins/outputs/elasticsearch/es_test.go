@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,7 +129,7 @@ func quote(s string) string {
 
 // outputFor builds an output writing to the test's own names: index
 // "<run>-%Y.%m.%d" and template "<run>" unless values say otherwise.
-func (c *cluster) outputFor(values map[string]any) (*Output, *recorder) {
+func (c *cluster) outputFor(values map[string]any) (*Output, *sdktest.Metrics) {
 	c.t.Helper()
 	vals := map[string]any{"urls": []string{c.url}}
 	if _, ds := values["data_stream"]; !ds {
@@ -147,7 +146,7 @@ func (c *cluster) outputFor(values map[string]any) (*Output, *recorder) {
 	if err := p.Validate(cfg); err != nil {
 		c.t.Fatal(err)
 	}
-	rec := newRecorder()
+	rec := sdktest.NewMetrics()
 	env := sdktest.Env("output.elasticsearch.test", nil)
 	env.Metrics = rec
 	out, err := p.New(cfg, env)
@@ -159,34 +158,9 @@ func (c *cluster) outputFor(values map[string]any) (*Output, *recorder) {
 	return o, rec
 }
 
-// recorder is an sdk.Metrics that keeps counter values.
-type recorder struct {
-	mu sync.Mutex
-	v  map[string]float64
-}
-
-func newRecorder() *recorder { return &recorder{v: map[string]float64{}} }
-
-type recCounter struct {
-	r   *recorder
-	key string
-}
-
-func (c recCounter) Add(d float64) { c.r.mu.Lock(); c.r.v[c.key] += d; c.r.mu.Unlock() }
-func (c recCounter) Set(d float64) { c.r.mu.Lock(); c.r.v[c.key] = d; c.r.mu.Unlock() }
-
-func (r *recorder) Counter(name, _ string, labels ...string) sdk.Counter {
-	return recCounter{r, name + fmt.Sprint(labels)}
-}
-
-func (r *recorder) Gauge(name, _ string, labels ...string) sdk.Gauge {
-	return recCounter{r, name + fmt.Sprint(labels)}
-}
-
-func (r *recorder) docs(result string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return int(r.v["engine_elasticsearch_documents_total[result "+result+"]"])
+// docs returns the output's count of documents with result.
+func docs(m *sdktest.Metrics, result string) int {
+	return int(m.Value("engine_elasticsearch_documents_total", "result", result))
 }
 
 // testEvents returns n events: the even ones with an id, the odd ones
@@ -240,8 +214,8 @@ func TestRealWriteCountAndRewriteWithoutDuplicates(t *testing.T) {
 	if n := c.count(c.run+"-*", ""); n != 100 {
 		t.Fatalf("_count %d after writing the batch three times, want 100", n)
 	}
-	if rec.docs("created") != 100 || rec.docs("duplicate") != 100 || rec2.docs("duplicate") != 100 {
-		t.Errorf("metrics: created %d, duplicate %d and %d; want 100, 100, 100", rec.docs("created"), rec.docs("duplicate"), rec2.docs("duplicate"))
+	if docs(rec, "created") != 100 || docs(rec, "duplicate") != 100 || docs(rec2, "duplicate") != 100 {
+		t.Errorf("metrics: created %d, duplicate %d and %d; want 100, 100, 100", docs(rec, "created"), docs(rec, "duplicate"), docs(rec2, "duplicate"))
 	}
 	// The mapping came from the template.
 	m := c.mustDo("GET", "/"+c.run+"-2026.11.25/_mapping/field/source.ip,process.pid,message", "")
@@ -297,8 +271,8 @@ func TestRealDeadLetterIndex(t *testing.T) {
 	if n := c.count(c.run+"-2026*", ""); n != 4 {
 		t.Errorf("index holds %d documents, want 4", n)
 	}
-	if rec.docs("dead_lettered") != 2 {
-		t.Errorf("dead_lettered metric %d, want 2 (one per write)", rec.docs("dead_lettered"))
+	if docs(rec, "dead_lettered") != 2 {
+		t.Errorf("dead_lettered metric %d, want 2 (one per write)", docs(rec, "dead_lettered"))
 	}
 	d := c.get(dlq, c.run+"-bad")
 	if d == nil {
@@ -421,8 +395,8 @@ func TestRealCompressionBothWays(t *testing.T) {
 		if err := o.Write(context.Background(), batchOf(testEvents(c.run, 50)...)); err != nil {
 			t.Fatalf("compression %t: %v", on, err)
 		}
-		if rec.docs("created") != 50 {
-			t.Errorf("compression %t: %d created", on, rec.docs("created"))
+		if docs(rec, "created") != 50 {
+			t.Errorf("compression %t: %d created", on, docs(rec, "created"))
 		}
 		if n := c.count(fmt.Sprintf("%s-%d", c.run, i), ""); n != 50 {
 			t.Errorf("compression %t: _count %d", on, n)
@@ -480,8 +454,8 @@ func TestRealCorpusIndexesCleanly(t *testing.T) {
 		byID[documentID(&evs[i])] = &evs[i]
 	}
 	stored := c.count(c.run, "")
-	if stored != len(byID) || rec.docs("created") != len(byID) || rec.docs("rejected") != 0 {
-		t.Errorf("%d distinct ids; stored %d, created %d, rejected %d", len(byID), stored, rec.docs("created"), rec.docs("rejected"))
+	if stored != len(byID) || docs(rec, "created") != len(byID) || docs(rec, "rejected") != 0 {
+		t.Errorf("%d distinct ids; stored %d, created %d, rejected %d", len(byID), stored, docs(rec, "created"), docs(rec, "rejected"))
 	}
 	// A value may be left out of the index only because it is longer
 	// than its keyword field's ignore_above (it stays in _source); any

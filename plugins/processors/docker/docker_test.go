@@ -128,33 +128,11 @@ func (e *fakeEngine) send(action, id string, attrs map[string]string) {
 	e.events <- ev
 }
 
-// gauges records the last value of each gauge.
-type gauges struct {
-	mu sync.Mutex
-	v  map[string]float64
-}
-
-type gauge struct {
-	g    *gauges
-	name string
-}
-
-func (g gauge) Set(v float64) { g.g.mu.Lock(); g.g.v[g.name] = v; g.g.mu.Unlock() }
-func (g gauge) Add(v float64) { g.g.mu.Lock(); g.g.v[g.name] += v; g.g.mu.Unlock() }
-
-func (g *gauges) Counter(name, _ string, _ ...string) sdk.Counter { return gauge{g, name} }
-func (g *gauges) Gauge(name, _ string, _ ...string) sdk.Gauge     { return gauge{g, name} }
-func (g *gauges) get(name string) float64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.v[name]
-}
-
 type setup struct {
 	p       *Processor
 	proc    string
 	socket  string
-	metrics *gauges
+	metrics *sdktest.Metrics
 	log     *sdktest.LogBuffer
 	now     time.Time
 	mu      sync.Mutex
@@ -167,7 +145,7 @@ func newSetup(t *testing.T, o Options) *setup {
 	t.Helper()
 	dir := t.TempDir()
 	s := &setup{proc: filepath.Join(dir, "proc"), socket: filepath.Join(dir, "docker.sock"),
-		metrics: &gauges{v: map[string]float64{}}, log: &sdktest.LogBuffer{}, now: time.Unix(1_800_000_000, 0)}
+		metrics: sdktest.NewMetrics(), log: &sdktest.LogBuffer{}, now: time.Unix(1_800_000_000, 0)}
 	writeProc(t, s.proc, "100", "0::/system.slice/docker-"+idA+".scope\n", "5000")
 	writeProc(t, s.proc, "200", "0::/user.slice/user-1000.slice/session-3.scope\n", "6000")
 	writeProc(t, s.proc, "300", "12:pids:/kubepods/besteffort/pod5c1e8a9f-3d2b-4c6a-9e7f-0a1b2c3d4e5f/"+idB+"\n", "7000")
@@ -258,8 +236,8 @@ func TestMetadataFromEngine(t *testing.T) {
 	defer e.stop()
 	e.set(idA, "web", "nginx:1.27", map[string]string{"com.example.team": "audit", "maintainer": "ops"})
 	waitFor(t, "the event stream", s.p.Connected)
-	if s.metrics.get("docker_connected") != 1 {
-		t.Errorf("docker_connected = %v, want 1", s.metrics.get("docker_connected"))
+	if s.metrics.Value("docker_connected") != 1 {
+		t.Errorf("docker_connected = %v, want 1", s.metrics.Value("docker_connected"))
 	}
 
 	// First sight: the event goes on at once with the id only.
@@ -380,7 +358,7 @@ func TestWithoutDocker(t *testing.T) {
 	if !strings.Contains(s.log.String(), "level=INFO msg=\"docker: no Docker socket") {
 		t.Errorf("a missing socket should be logged as information:\n%s", s.log.String())
 	}
-	if s.p.Connected() || s.metrics.get("docker_connected") != 0 {
+	if s.p.Connected() || s.metrics.Value("docker_connected") != 0 {
 		t.Errorf("connected while no engine answers")
 	}
 
@@ -389,7 +367,7 @@ func TestWithoutDocker(t *testing.T) {
 	e := newFakeEngine(t, s.socket)
 	e.set(idA, "web", "nginx:1.27", nil)
 	waitFor(t, "the reconnection", s.p.Connected)
-	waitFor(t, "docker_connected 1", func() bool { return s.metrics.get("docker_connected") == 1 })
+	waitFor(t, "docker_connected 1", func() bool { return s.metrics.Value("docker_connected") == 1 })
 	waitFor(t, "metadata after reconnection", func() bool {
 		return containerFields(s.process(t, pidEvent(100)))["container.name"] == "web"
 	})
@@ -398,7 +376,7 @@ func TestWithoutDocker(t *testing.T) {
 	// drops, and the outage is logged once more.
 	e.stop()
 	waitFor(t, "the disconnection", func() bool { return !s.p.Connected() })
-	if got := s.metrics.get("docker_connected"); got != 0 {
+	if got := s.metrics.Value("docker_connected"); got != 0 {
 		t.Errorf("docker_connected = %v after the engine stopped", got)
 	}
 	if got := containerFields(s.process(t, pidEvent(100))); got["container.name"] != "web" {
