@@ -661,49 +661,39 @@ func refIndexDot(s string, from int) int {
 }
 
 func refAppendValueJSON(dst []byte, v Value) []byte {
-	switch v.kind {
-	case KindString:
+	// refList writes n elements as a JSON array, elem writing each.
+	refList := func(n int, elem func(i int)) {
+		dst = append(dst, '[')
+		for i := range n {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			elem(i)
+		}
+		dst = append(dst, ']')
+	}
+	f := math.Float64frombits(v.num)
+	switch {
+	case v.kind == KindString:
 		return refAppendString(dst, v.str)
-	case KindInt:
-		return strconv.AppendInt(dst, int64(v.num), 10)
-	case KindFloat:
-		f := math.Float64frombits(v.num)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return append(dst, "null"...)
-		}
+	case v.kind == KindInt:
+		return fmt.Appendf(dst, "%d", int64(v.num))
+	case v.kind == KindFloat && !math.IsNaN(f) && !math.IsInf(f, 0):
 		return strconv.AppendFloat(dst, f, 'g', -1, 64)
-	case KindBool:
-		if v.num != 0 {
-			return append(dst, "true"...)
-		}
-		return append(dst, "false"...)
-	case KindTime:
-		dst = append(dst, '"')
-		dst = refAppendTime(dst, int64(v.num))
-		return append(dst, '"')
-	case KindStrings:
-		dst = append(dst, '[')
-		for i, s := range v.StringList() {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = refAppendString(dst, s)
-		}
-		return append(dst, ']')
-	case KindObjects:
-		dst = append(dst, '[')
-		objs := v.ObjectList()
-		for i := range objs {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = refFieldsJSON(&objs[i], dst)
-		}
-		return append(dst, ']')
-	case KindRaw:
-		if raw := v.Raw(); len(raw) > 0 {
-			return append(dst, raw...)
-		}
+	case v.kind == KindBool:
+		return strconv.AppendBool(dst, v.num != 0)
+	case v.kind == KindTime:
+		return append(refAppendTime(append(dst, '"'), int64(v.num)), '"')
+	case v.kind == KindStrings:
+		l := v.StringList()
+		refList(len(l), func(i int) { dst = refAppendString(dst, l[i]) })
+		return dst
+	case v.kind == KindObjects:
+		l := v.ObjectList()
+		refList(len(l), func(i int) { dst = refFieldsJSON(&l[i], dst) })
+		return dst
+	case v.kind == KindRaw && len(v.Raw()) > 0:
+		return append(dst, v.Raw()...)
 	}
 	return append(dst, "null"...)
 }
