@@ -564,7 +564,7 @@ func refEventJSON(e *Event, dst []byte) []byte {
 	comma := false
 	if !e.Time.IsZero() {
 		dst = append(dst, `"@timestamp":"`...)
-		dst = refAppendTimeParts(dst, e.Time.Unix(), int64(e.Time.Nanosecond()))
+		dst = append(dst, refTime(e.Time)...)
 		dst = append(dst, '"')
 		comma = true
 	}
@@ -683,7 +683,7 @@ func refAppendValueJSON(dst []byte, v Value) []byte {
 	case v.kind == KindBool:
 		return strconv.AppendBool(dst, v.num != 0)
 	case v.kind == KindTime:
-		return append(refAppendTime(append(dst, '"'), int64(v.num)), '"')
+		return append(append(append(dst, '"'), refTime(time.Unix(0, int64(v.num)))...), '"')
 	case v.kind == KindStrings:
 		l := v.StringList()
 		refList(len(l), func(i int) { dst = refAppendString(dst, l[i]) })
@@ -724,64 +724,6 @@ func refAppendString(dst []byte, s string) []byte {
 		}
 	}
 	return append(dst, '"')
-}
-
-// refAppendTime writes unix nanoseconds as RFC 3339 in UTC with millisecond,
-// microsecond or nanosecond precision, whichever is exact
-// ("2026-11-23T13:36:05.281Z").
-func refAppendTime(dst []byte, nanos int64) []byte {
-	secs := nanos / 1e9
-	frac := nanos % 1e9
-	if frac < 0 {
-		frac += 1e9
-		secs--
-	}
-	return refAppendTimeParts(dst, secs, frac)
-}
-
-// refAppendTimeParts writes seconds since the epoch plus a nanosecond fraction
-// (0 <= frac < 1e9); it covers years 0 to 9999.
-func refAppendTimeParts(dst []byte, secs, frac int64) []byte {
-	days := secs / 86400
-	rem := secs % 86400
-	if rem < 0 {
-		rem += 86400
-		days--
-	}
-	y, m, d := civilFromDays(days)
-	if y < 0 || y > 9999 {
-		y = 0
-	}
-	dst = refAppendDigits(dst, int(y), 4)
-	dst = append(dst, '-')
-	dst = refAppendDigits(dst, m, 2)
-	dst = append(dst, '-')
-	dst = refAppendDigits(dst, d, 2)
-	dst = append(dst, 'T')
-	dst = refAppendDigits(dst, int(rem/3600), 2)
-	dst = append(dst, ':')
-	dst = refAppendDigits(dst, int(rem/60%60), 2)
-	dst = append(dst, ':')
-	dst = refAppendDigits(dst, int(rem%60), 2)
-	dst = append(dst, '.')
-	switch {
-	case frac%1e6 == 0:
-		dst = refAppendDigits(dst, int(frac/1e6), 3)
-	case frac%1e3 == 0:
-		dst = refAppendDigits(dst, int(frac/1e3), 6)
-	default:
-		dst = refAppendDigits(dst, int(frac), 9)
-	}
-	return append(dst, 'Z')
-}
-
-func refAppendDigits(dst []byte, v, width int) []byte {
-	var buf [9]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(dst, buf[:width]...)
 }
 
 // genDiffString returns a string of up to 40 bytes, mostly plain ASCII, with
