@@ -611,15 +611,15 @@ func refAppendFieldsBody(dst []byte, list []Field, comma bool) []byte {
 			}
 			break
 		}
-		for depth > d {
-			dst = append(dst, '}')
-			depth--
-			comma = true
+		// Close the objects it does not share, then open the remaining
+		// intermediate segments from after the last shared one.
+		if depth > d {
+			dst = append(dst, strings.Repeat("}", depth-d)...)
+			depth, comma = d, true
 		}
-		// Open the remaining intermediate segments.
 		start := 0
-		if d > 0 {
-			start = ends[d-1] + 1
+		for _, e := range ends[:d] {
+			start = e + 1
 		}
 		for {
 			dot := refIndexDot(key, start)
