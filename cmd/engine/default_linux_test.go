@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/engine-audit/engine/internal/audittest"
+	"github.com/engine-audit/engine/internal/testservers"
 	"github.com/engine-audit/engine/plugins/inputs/audit/rules"
+	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // TestDefaultPipeline runs `engine run` with no pipeline, as the README's
@@ -104,5 +106,98 @@ func TestPrintDefault(t *testing.T) {
 	r := cliRun(t, "", "run", "--print-default")
 	if r.code != 0 || !strings.Contains(r.stdout, `input "audit" "kernel"`) {
 		t.Fatalf("exit %d, stdout %.200q", r.code, r.stdout)
+	}
+}
+
+// TestSecondSignalStillRestoresTheKernel signals engine twice in a row
+// while its drain cannot finish (the output's destination refuses
+// connections and the shutdown timeout is long): the second signal must
+// end the drain and still let the audit input put back the kernel's rules
+// and settings, instead of exiting in the middle of it.
+func TestSecondSignalStillRestoresTheKernel(t *testing.T) {
+	s := audittest.Lock(t)
+	bin := engineBinary(t)
+	dir := t.TempDir()
+	pipeline := filepath.Join(dir, "stuck.hcl")
+	hcl := fmt.Sprintf(`engine {
+  shutdown_timeout = "10m"
+}
+
+input "audit" "kernel" {
+  socket_type   = "unicast"
+  backlog_limit = 4096
+  rules         = ["-a always,exit -F arch=b64 -S execve -k second-signal-test"]
+}
+
+output "elasticsearch" "down" {
+  inputs = [input.audit.kernel]
+  urls   = ["http://%s"]
+}
+`, testservers.ClosedAddr(t))
+	if err := os.WriteFile(pipeline, []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--state-dir", filepath.Join(dir, "state"), pipeline)
+	var stderr sdktest.LogBuffer // read while engine writes it
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill() // a no-op once it exited; Wait reaps it
+
+	// Wait until engine holds the audit PID with its rules loaded, then make
+	// events that the output cannot deliver.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		snap, err := rules.Snapshot(s.Client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int(snap.Status.PID) == cmd.Process.Pid && len(snap.Rules) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("engine did not take the audit PID and load its rules within a minute\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range 20 {
+		exec.Command("/bin/true").Run()
+	}
+	time.Sleep(2 * time.Second) // the events reach the output and its first attempt fails
+
+	// A second signal right after engine took the first, as from an
+	// impatient operator: it comes while the input is putting the kernel's
+	// state back. (Sent at once, the two could merge into one pending
+	// signal.)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(stderr.String(), "signal received") {
+		if time.Now().After(deadline.Add(time.Minute)) {
+			t.Fatalf("engine did not log the first signal\n%s", stderr.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("engine did not stop within a minute of the second signal (the drain would wait 10m)\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "second signal") {
+		t.Errorf("stderr does not mention the second signal:\n%s", stderr.String())
+	}
+	after, err := rules.Snapshot(s.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal(s.Found) {
+		t.Fatalf("after the second signal the kernel holds %d rules and %+v; engine found %d rules and %+v\n%s",
+			len(after.Rules), after.Status, len(s.Found.Rules), s.Found.Status, stderr.String())
 	}
 }

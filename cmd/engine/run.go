@@ -39,7 +39,10 @@ kernel audit records under a standard rule set, coalesced into ECS events in
 audit PID like auditd.
 
 SIGTERM or SIGINT drains the events in flight (within the shutdown timeout) and
-exits; a second signal exits at once. SIGHUP re-reads the pipeline files: a
+exits. A second signal gives up the drain but still closes every component, so
+that the kernel's audit rules and settings are put back (events in flight are
+read again from inputs that can replay, or kept by a disk buffer); a third
+exits at once. SIGHUP re-reads the pipeline files: a
 valid pipeline replaces the running one after it drained, an invalid one is
 reported and the running pipeline continues. When every input has finished by
 itself (its source is exhausted, or --once and everything available was
@@ -136,8 +139,10 @@ func checkPaths(paths []string) error {
 }
 
 // runAgent runs the agent with signal handling: SIGTERM/SIGINT drain and
-// exit, a second one exits at once, SIGHUP reloads.
+// exit, a second one abandons the drain but still closes the components, a
+// third exits at once, SIGHUP reloads.
 func runAgent(opts agent.Options) error {
+	ag := agent.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
@@ -145,25 +150,30 @@ func runAgent(opts agent.Options) error {
 	defer signal.Stop(sigs)
 	reload := make(chan struct{}, 1)
 	go func() {
-		stopping := false
+		stops := 0
 		for s := range sigs {
-			switch {
-			case s == syscall.SIGHUP:
+			if s == syscall.SIGHUP {
 				select {
 				case reload <- struct{}{}:
 				default:
 				}
-			case stopping:
-				opts.Logger.Error("second signal: exiting without finishing the drain", "signal", s.String())
-				os.Exit(exitFailure)
-			default:
-				stopping = true
+				continue
+			}
+			stops++
+			switch stops {
+			case 1:
 				opts.Logger.Info("signal received", "signal", s.String())
 				cancel()
+			case 2:
+				opts.Logger.Warn("second signal: giving up the drain; closing the components (a third signal exits at once)", "signal", s.String())
+				ag.Abandon()
+			default:
+				opts.Logger.Error("third signal: exiting at once, without closing the components", "signal", s.String())
+				os.Exit(exitFailure)
 			}
 		}
 	}()
-	err := agent.New(opts).Run(ctx, reload)
+	err := ag.Run(ctx, reload)
 	var de *agent.DiagnosticsError
 	if errors.As(err, &de) {
 		_ = config.WriteText(os.Stderr, de.Files, de.Diags, stderrIsTerminal())

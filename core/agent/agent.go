@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ type Agent struct {
 	loaded   *config.Pipeline                 // the config the running pipeline was built from
 	current  atomic.Pointer[runtime.Pipeline] // read by the HTTP handlers
 	ids      map[string]bool
+
+	abandon     chan struct{} // closed by Abandon
+	abandonOnce sync.Once
 }
 
 // New returns an agent; Run starts it.
@@ -71,8 +75,16 @@ func New(opts Options) *Agent {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Agent{opts: opts, log: opts.Logger, metrics: runtime.NewMetrics()}
+	return &Agent{opts: opts, log: opts.Logger, metrics: runtime.NewMetrics(), abandon: make(chan struct{})}
 }
+
+// Abandon cuts short a drain that is under way, or the next one, as if its
+// deadline had passed: batches still in flight are given up (inputs that
+// can replay read them again; a disk buffer keeps what it holds), and the
+// components are still closed, so that each puts back what it changed
+// (the audit input restores the kernel's rules and settings). It is safe
+// to call from any goroutine, more than once.
+func (a *Agent) Abandon() { a.abandonOnce.Do(func() { close(a.abandon) }) }
 
 // Metrics returns the agent's metrics registry holder.
 func (a *Agent) Metrics() *runtime.Metrics { return a.metrics }
@@ -234,6 +246,13 @@ func (a *Agent) Run(ctx context.Context, reload <-chan struct{}) error {
 func (a *Agent) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-a.abandon:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	start := time.Now()
 	err := a.current.Load().Stop(ctx)
 	if err == nil {
