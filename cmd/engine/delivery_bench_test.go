@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/engine-audit/engine/internal/testservers"
+	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // BenchmarkBacklogDrain measures how fast engine catches up after an outage:
@@ -55,7 +56,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 				// The outage: every event ends up in the disk buffer.
 				cmd := startEngine(b, bin, filepath.Join(run, "engine.log"), "--state-dir", state,
 					deliveryPipeline(b, mkdir(b, run, "down"), log, unreachable))
-				waitFor(b, "the backlog", 5*time.Minute, func() bool {
+				sdktest.WaitFor(b, "the backlog", 5*time.Minute, func() bool {
 					return metricValue(addr, "engine_component_queue_events", id) == float64(len(want))
 				})
 				cmd.Process.Signal(syscall.SIGTERM)

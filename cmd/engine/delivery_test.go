@@ -20,6 +20,7 @@ import (
 	"github.com/engine-audit/engine/internal/corpus"
 	"github.com/engine-audit/engine/internal/corpus/coalesced"
 	"github.com/engine-audit/engine/internal/testservers"
+	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // These tests run the binary against the real Elasticsearch and Kafka of
@@ -170,17 +171,6 @@ func waitExit(t testing.TB, cmd *exec.Cmd, timeout time.Duration) {
 		cmd.Process.Kill()
 		<-done
 		t.Fatalf("engine did not finish within %v", timeout)
-	}
-}
-
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -376,7 +366,7 @@ func TestElasticsearchOutageMidStream(t *testing.T) {
 	pipe := deliveryPipeline(t, dir, log, deliveryTargets{esURL: url, index: index})
 	cmd := startEngine(t, bin, filepath.Join(dir, "engine.log"), "--once", "--state-dir", filepath.Join(dir, "state"), pipe)
 
-	waitFor(t, "the first documents", 2*time.Minute, func() bool { return esCount(url, index) > 0 })
+	sdktest.WaitFor(t, "the first documents", 2*time.Minute, func() bool { return esCount(url, index) > 0 })
 	before := esCount(url, index)
 	testservers.Stop(t, "es")
 	if before >= len(want) {
@@ -404,7 +394,7 @@ func TestKafkaBrokerRestartMidStream(t *testing.T) {
 	pipe := deliveryPipeline(t, dir, log, deliveryTargets{brokers: brokers, topic: topic})
 	cmd := startEngine(t, bin, filepath.Join(dir, "engine.log"), "--once", "--state-dir", filepath.Join(dir, "state"), pipe)
 
-	waitFor(t, "the first messages", 2*time.Minute, func() bool { return kafkaCount(brokers, topic) > 0 })
+	sdktest.WaitFor(t, "the first messages", 2*time.Minute, func() bool { return kafkaCount(brokers, topic) > 0 })
 	before := kafkaCount(brokers, topic)
 	start := time.Now()
 	testservers.Restart(t, "kafka")
@@ -438,7 +428,7 @@ func TestKill9WithDiskBufferThenRestart(t *testing.T) {
 	testservers.Stop(t, "es")
 	cmd := startEngine(t, bin, engineLog, "--state-dir", state, pipe)
 	bufDir := filepath.Join(state, "data", "output.elasticsearch.es", "buffer")
-	waitFor(t, "events in the disk buffer", 2*time.Minute, func() bool {
+	sdktest.WaitFor(t, "events in the disk buffer", 2*time.Minute, func() bool {
 		segs, _ := filepath.Glob(filepath.Join(bufDir, "*.seg"))
 		var size int64
 		for _, s := range segs {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/engine-audit/engine/sdk/sdktest"
 )
 
 // liveness bounds how long a test waits for something that must happen;
@@ -223,7 +225,7 @@ func TestWaitingFaultTestGoesFirst(t *testing.T) {
 		record("fault")
 		release()
 	}()
-	waitFor(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.exclWaiting == 1 })
+	sdktest.WaitFor(t, "the exclusive waiter to queue", liveness, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.exclWaiting == 1 })
 
 	lateDone := make(chan struct{})
 	go func() {
@@ -236,7 +238,7 @@ func TestWaitingFaultTestGoesFirst(t *testing.T) {
 		record("late")
 		release()
 	}()
-	waitFor(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.sharedWait == 1 })
+	sdktest.WaitFor(t, "the shared waiter to queue", liveness, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.sharedWait == 1 })
 
 	// TestA's subtest is not held up by the waiting fault test.
 	subDone := make(chan struct{})
@@ -268,17 +270,6 @@ func TestWaitingFaultTestGoesFirst(t *testing.T) {
 	defer mu.Unlock()
 	if got := strings.Join(order, ","); got != "sub,fault,late" {
 		t.Errorf("order = %s, want sub,fault,late", got)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(liveness)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never became true")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

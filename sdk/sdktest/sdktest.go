@@ -276,3 +276,20 @@ func (m *Metrics) Value(name string, labels ...string) float64 {
 	defer m.mu.Unlock()
 	return m.v[metricKey(name, labels)]
 }
+
+// WaitFor polls cond until it holds, and fails t if it does not within
+// timeout, naming what it waited for. It polls every millisecond at first
+// and backs off to every 100ms, so that a cheap condition is seen at once
+// and a costly one (a file read, an HTTP request) is not run in a loop.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	pause := time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}

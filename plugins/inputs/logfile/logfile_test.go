@@ -155,18 +155,6 @@ func abbreviate(s []string) []string {
 
 func lines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // storedCheckpoint returns the checkpoint of path's file.
 func storedCheckpoint(t testing.TB, st sdk.StateStore, path string) (checkpoint, bool) {
 	t.Helper()
@@ -436,7 +424,7 @@ func TestRotatedFileFinalLineIsEmitted(t *testing.T) {
 	appendFile(t, path, "two\n")
 	evs := col.WaitFor(t, 3, waitTimeout)
 	wantMessages(t, messages(evs), []string{"one", "unterminated", "two"})
-	eventually(t, "the rotated file's checkpoint at its end", func() bool {
+	sdktest.WaitFor(t, "the rotated file's checkpoint at its end", waitTimeout, func() bool {
 		cp, _ := storedCheckpoint(t, st, path+".1")
 		return cp.Offset == int64(len("one\nunterminated"))
 	})
@@ -539,7 +527,7 @@ func TestRewrittenPastOffsetWhileBlocked(t *testing.T) {
 	}
 	close(g.open)
 	want := lines(numbered("new", 0, 40))
-	eventually(t, "every new line", func() bool {
+	sdktest.WaitFor(t, "every new line", waitTimeout, func() bool {
 		got := map[string]bool{}
 		for _, m := range messages(g.col.Events()) {
 			got[m] = true
@@ -569,7 +557,7 @@ func TestNewFilesAndExclude(t *testing.T) {
 		"exclude":  []string{"*.debug.log", filepath.Join(dir, "skip.log")},
 		"start_at": startEnd, // does not apply to files created later
 	})
-	eventually(t, "the first scan", func() bool { _, ok := storedCheckpoint(t, st, filepath.Join(dir, "a.log")); return ok })
+	sdktest.WaitFor(t, "the first scan", waitTimeout, func() bool { _, ok := storedCheckpoint(t, st, filepath.Join(dir, "a.log")); return ok })
 	if _, ok := storedCheckpoint(t, st, filepath.Join(dir, "skip.log")); ok {
 		t.Fatal("an excluded file got a checkpoint")
 	}
@@ -599,7 +587,7 @@ func TestStartAt(t *testing.T) {
 			st := sdktest.NewMemState()
 			startInput(t, st, col, sdk.BatchPolicy{}, map[string]any{"paths": []string{path}, "start_at": tt.startAt})
 			// The start position is checkpointed before anything is read.
-			eventually(t, "a checkpoint", func() bool { _, ok := storedCheckpoint(t, st, path); return ok })
+			sdktest.WaitFor(t, "a checkpoint", waitTimeout, func() bool { _, ok := storedCheckpoint(t, st, path); return ok })
 			appendFile(t, path, "tial\nc\n")
 			evs := col.WaitFor(t, len(tt.want), waitTimeout)
 			if got := messages(evs); !slices.Equal(got, tt.want) {
@@ -618,7 +606,7 @@ func TestStartAtEndKeepsCheckpoint(t *testing.T) {
 	opts := map[string]any{"paths": []string{path}, "start_at": startEnd}
 	col := sdktest.NewCollector()
 	r := startInput(t, st, col, sdk.BatchPolicy{}, opts)
-	eventually(t, "a checkpoint", func() bool { _, ok := storedCheckpoint(t, st, path); return ok })
+	sdktest.WaitFor(t, "a checkpoint", waitTimeout, func() bool { _, ok := storedCheckpoint(t, st, path); return ok })
 	r.shutdown(t)
 	appendFile(t, path, "while-stopped\n")
 	col2 := sdktest.NewCollector()
@@ -701,11 +689,11 @@ func TestCrashReplaysUnacked(t *testing.T) {
 
 	h := &holder{}
 	r := startInput(t, st, h, policy, opts)
-	eventually(t, "5 batches", func() bool { return h.count() == 5 })
+	sdktest.WaitFor(t, "5 batches", waitTimeout, func() bool { return h.count() == 5 })
 	h.ack(0)
 	h.ack(1)
 	ackedEnd := offsetOf(&h.batch(1).Events[9]) + int64(len(all[19])) + 1
-	eventually(t, "checkpoint after 2 batches", func() bool {
+	sdktest.WaitFor(t, "checkpoint after 2 batches", waitTimeout, func() bool {
 		cp, _ := storedCheckpoint(t, st, path)
 		return cp.Offset == ackedEnd
 	})
@@ -725,7 +713,7 @@ func TestOutOfOrderAcksAdvanceContiguousPrefix(t *testing.T) {
 	st := sdktest.NewMemState()
 	h := &holder{}
 	r := startInput(t, st, h, sdk.BatchPolicy{MaxEvents: 10, MaxAge: time.Second}, map[string]any{"paths": []string{path}})
-	eventually(t, "4 batches", func() bool { return h.count() == 4 })
+	sdktest.WaitFor(t, "4 batches", waitTimeout, func() bool { return h.count() == 4 })
 	lineLen := int64(len("a-0000\n"))
 	offset := func() int64 {
 		if err := r.in.track.flush(context.Background()); err != nil {
@@ -753,7 +741,7 @@ func TestAcksAfterRunReturnAreSavedByClose(t *testing.T) {
 	st := sdktest.NewMemState()
 	h := &holder{}
 	r := startInput(t, st, h, sdk.BatchPolicy{MaxEvents: 10, MaxAge: time.Second}, map[string]any{"paths": []string{path}})
-	eventually(t, "2 batches", func() bool { return h.count() == 2 })
+	sdktest.WaitFor(t, "2 batches", waitTimeout, func() bool { return h.count() == 2 })
 	r.stop(t)
 	h.ack(0) // the pipeline drains after Run returned
 	h.ack(1)
@@ -831,7 +819,7 @@ func TestCloseInactiveAndReopen(t *testing.T) {
 		"close_inactive": 30 * time.Millisecond,
 	})
 	col.WaitFor(t, 9, waitTimeout)
-	eventually(t, "all files closed", func() bool { return r.openCount() == 0 })
+	sdktest.WaitFor(t, "all files closed", waitTimeout, func() bool { return r.openCount() == 0 })
 	appendFile(t, paths[1], numbered("1", 3, 5))
 	col.WaitFor(t, 11, waitTimeout)
 	appendFile(t, paths[1], "sentinel\n")
@@ -853,7 +841,7 @@ func TestForgetsCheckpointsOfGoneFiles(t *testing.T) {
 	st.Put("other", []byte("kept"))
 	col := sdktest.NewCollector()
 	startInput(t, st, col, sdk.BatchPolicy{}, map[string]any{"paths": []string{filepath.Join(dir, "*.log")}, "forget_after": time.Hour})
-	eventually(t, "old checkpoint deleted", func() bool { v, _ := st.Get("file:1:1"); return v == nil })
+	sdktest.WaitFor(t, "old checkpoint deleted", waitTimeout, func() bool { v, _ := st.Get("file:1:1"); return v == nil })
 	if v, _ := st.Get("file:1:2"); v == nil {
 		t.Fatal("recent checkpoint was deleted")
 	}
@@ -869,7 +857,7 @@ func TestBatchesRespectPolicy(t *testing.T) {
 	startInput(t, nil, h, sdk.BatchPolicy{MaxEvents: 10, MaxAge: time.Hour}, map[string]any{"paths": []string{path}})
 	// Full batches go at once; the rest goes when the file has no more data,
 	// without waiting for MaxAge.
-	eventually(t, "3 batches", func() bool { return h.count() == 3 })
+	sdktest.WaitFor(t, "3 batches", waitTimeout, func() bool { return h.count() == 3 })
 	for i, want := range []int{10, 10, 5} {
 		if n := h.batch(i).Len(); n != want {
 			t.Fatalf("batch %d has %d events, want %d", i, n, want)

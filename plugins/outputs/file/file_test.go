@@ -611,25 +611,12 @@ func TestFsyncPolicy(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds; the generous deadline only stops a
-// broken test from hanging.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestFsyncIntervalSyncsInBackground(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.ndjson")
 	var fl faults
 	o := newOutput(t, map[string]any{"path": path, "fsync": "interval", "fsync_interval": time.Millisecond}, fl.open, nil)
 	write(t, o, batchOf(0, 5))
-	waitFor(t, "a background fsync", func() bool { _, syncs, _ := fl.count(); return syncs >= 1 })
+	sdktest.WaitFor(t, "a background fsync", 10*time.Second, func() bool { _, syncs, _ := fl.count(); return syncs >= 1 })
 	// Nothing new written: the syncer stays idle.
 	_, before, _ := fl.count()
 	time.Sleep(20 * time.Millisecond)
@@ -644,7 +631,7 @@ func TestFsyncIntervalFailureStopsNextWrite(t *testing.T) {
 	o := newOutput(t, map[string]any{"path": path, "fsync": "interval", "fsync_interval": time.Millisecond}, fl.open, nil)
 	fl.setSyncDown(true, syscall.EIO)
 	write(t, o, batchOf(0, 5))
-	waitFor(t, "a failed background fsync", func() bool { _, _, failed := fl.count(); return failed >= 1 })
+	sdktest.WaitFor(t, "a failed background fsync", 10*time.Second, func() bool { _, _, failed := fl.count(); return failed >= 1 })
 	// The next Write retries the fsync before writing, and fails with it.
 	err := o.Write(context.Background(), batchOf(5, 5))
 	if err == nil || sdk.IsPermanent(err) || !errors.Is(err, syscall.EIO) {

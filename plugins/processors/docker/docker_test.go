@@ -195,18 +195,6 @@ func pidEvent(pid int64) map[string]sdk.Value {
 	return map[string]sdk.Value{"process.pid": sdk.Int(pid), "event.action": sdk.String("executed")}
 }
 
-// waitFor polls cond until it holds; it fails the test after a long while.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func containerFields(ev *sdk.Event) map[string]string {
 	out := map[string]string{}
 	ev.Fields.Range(func(k string, v sdk.Value) bool {
@@ -235,7 +223,7 @@ func TestMetadataFromEngine(t *testing.T) {
 	e := newFakeEngine(t, s.socket)
 	defer e.stop()
 	e.set(idA, "web", "nginx:1.27", map[string]string{"com.example.team": "audit", "maintainer": "ops"})
-	waitFor(t, "the event stream", s.p.Connected)
+	sdktest.WaitFor(t, "the event stream", 10*time.Second, s.p.Connected)
 	if s.metrics.Value("docker_connected") != 1 {
 		t.Errorf("docker_connected = %v, want 1", s.metrics.Value("docker_connected"))
 	}
@@ -254,7 +242,7 @@ func TestMetadataFromEngine(t *testing.T) {
 		"container.labels.maintainer":       "ops",
 	}
 	var got map[string]string
-	waitFor(t, "metadata", func() bool {
+	sdktest.WaitFor(t, "metadata", 10*time.Second, func() bool {
 		got = containerFields(s.process(t, pidEvent(100)))
 		return equalMaps(got, want)
 	})
@@ -274,7 +262,7 @@ func TestMetadataFromEngine(t *testing.T) {
 
 	// A container the engine does not know (here, a kubepods one of
 	// another runtime) keeps its id and is asked about once.
-	waitFor(t, "the unknown container to be asked about", func() bool {
+	sdktest.WaitFor(t, "the unknown container to be asked about", 10*time.Second, func() bool {
 		s.process(t, pidEvent(300))
 		s.p.mu.RLock()
 		defer s.p.mu.RUnlock()
@@ -302,14 +290,14 @@ func TestEventStreamRenameDestroyAndGrace(t *testing.T) {
 	e := newFakeEngine(t, s.socket)
 	defer e.stop()
 	e.set(idA, "web", "nginx:1.27", nil)
-	waitFor(t, "the event stream", s.p.Connected)
-	waitFor(t, "metadata", func() bool {
+	sdktest.WaitFor(t, "the event stream", 10*time.Second, s.p.Connected)
+	sdktest.WaitFor(t, "metadata", 10*time.Second, func() bool {
 		return containerFields(s.process(t, pidEvent(100)))["container.name"] == "web"
 	})
 
 	e.set(idA, "frontend", "nginx:1.27", nil)
 	e.send("rename", idA, map[string]string{"name": "frontend", "oldName": "/web"})
-	waitFor(t, "the rename", func() bool {
+	sdktest.WaitFor(t, "the rename", 10*time.Second, func() bool {
 		return containerFields(s.process(t, pidEvent(100)))["container.name"] == "frontend"
 	})
 
@@ -317,7 +305,7 @@ func TestEventStreamRenameDestroyAndGrace(t *testing.T) {
 	e.remove(idA)
 	e.send("die", idA, nil)
 	e.send("destroy", idA, nil)
-	waitFor(t, "the death to be noted", func() bool {
+	sdktest.WaitFor(t, "the death to be noted", 10*time.Second, func() bool {
 		s.p.mu.RLock()
 		defer s.p.mu.RUnlock()
 		return !s.p.containers[idA].diedAt.IsZero()
@@ -350,7 +338,7 @@ func TestWithoutDocker(t *testing.T) {
 	}
 	// There is no socket file at all: Docker is absent rather than broken,
 	// which is said once, as information.
-	waitFor(t, "several connection attempts", func() bool { return outagesLogged(s) > 0 })
+	sdktest.WaitFor(t, "several connection attempts", 10*time.Second, func() bool { return outagesLogged(s) > 0 })
 	time.Sleep(100 * time.Millisecond) // room for more attempts (backoff 20ms): they must not log
 	if n := outagesLogged(s); n != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", n, s.log.String())
@@ -366,23 +354,23 @@ func TestWithoutDocker(t *testing.T) {
 	// about during the outage is fetched.
 	e := newFakeEngine(t, s.socket)
 	e.set(idA, "web", "nginx:1.27", nil)
-	waitFor(t, "the reconnection", s.p.Connected)
-	waitFor(t, "docker_connected 1", func() bool { return s.metrics.Value("docker_connected") == 1 })
-	waitFor(t, "metadata after reconnection", func() bool {
+	sdktest.WaitFor(t, "the reconnection", 10*time.Second, s.p.Connected)
+	sdktest.WaitFor(t, "docker_connected 1", 10*time.Second, func() bool { return s.metrics.Value("docker_connected") == 1 })
+	sdktest.WaitFor(t, "metadata after reconnection", 10*time.Second, func() bool {
 		return containerFields(s.process(t, pidEvent(100)))["container.name"] == "web"
 	})
 
 	// Docker goes down again: cached metadata still applies, the gauge
 	// drops, and the outage is logged once more.
 	e.stop()
-	waitFor(t, "the disconnection", func() bool { return !s.p.Connected() })
+	sdktest.WaitFor(t, "the disconnection", 10*time.Second, func() bool { return !s.p.Connected() })
 	if got := s.metrics.Value("docker_connected"); got != 0 {
 		t.Errorf("docker_connected = %v after the engine stopped", got)
 	}
 	if got := containerFields(s.process(t, pidEvent(100))); got["container.name"] != "web" {
 		t.Errorf("cached metadata lost when the engine went down: %v", got)
 	}
-	waitFor(t, "the second outage to be logged", func() bool { return outagesLogged(s) == 2 })
+	sdktest.WaitFor(t, "the second outage to be logged", 10*time.Second, func() bool { return outagesLogged(s) == 2 })
 }
 
 // outagesLogged counts the log lines that report Docker unreachable or absent.
@@ -399,11 +387,11 @@ func TestRunningContainersAreListedOnConnect(t *testing.T) {
 	e := newFakeEngine(t, socket)
 	e.setRunning(idA, "web", "nginx:1.27", map[string]string{"com.example.tier": "front"})
 	s := newSetup(t, Options{Socket: socket})
-	waitFor(t, "the connection", s.p.Connected)
-	waitFor(t, "the list", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return e.lists > 0 })
+	sdktest.WaitFor(t, "the connection", 10*time.Second, s.p.Connected)
+	sdktest.WaitFor(t, "the list", 10*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return e.lists > 0 })
 	want := map[string]string{"container.id": idA, "container.name": "web", "container.image.name": "nginx:1.27",
 		"container.runtime": "docker", "container.labels.com_example_tier": "front"}
-	waitFor(t, "the listed container in the cache", func() bool {
+	sdktest.WaitFor(t, "the listed container in the cache", 10*time.Second, func() bool {
 		s.p.mu.RLock()
 		defer s.p.mu.RUnlock()
 		return s.p.containers[idA] != nil
@@ -453,7 +441,7 @@ func TestDeadSocketIsAWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSetup(t, Options{Socket: stale})
-	waitFor(t, "the outage to be logged", func() bool { return outagesLogged(s) > 0 })
+	sdktest.WaitFor(t, "the outage to be logged", 10*time.Second, func() bool { return outagesLogged(s) > 0 })
 	if !strings.Contains(s.log.String(), "level=WARN msg=\"docker: Docker Engine not reachable") {
 		t.Errorf("want a warning for a socket that does not answer:\n%s", s.log.String())
 	}
