@@ -85,6 +85,14 @@ func TestKafkaRoundTrip(t *testing.T) {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.MaxMessageBytes = 4 << 20 // let the broker, not sarama, judge the size
+	// A broker that has just started can take seconds to create a topic
+	// and elect its leaders; until then its metadata says "unknown topic or
+	// partition", which sarama asks again about (3 times in 0.75s by
+	// default, too few then).
+	cfg.Metadata.Retry.Max = 20
+	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
+	cfg.Producer.Retry.Max = 20
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
